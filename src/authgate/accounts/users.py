@@ -1,0 +1,219 @@
+"""User accounts: create, change, disable, delete. The CLI, pages and admin API share it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from authgate.accounts.models import User
+from authgate.accounts.passwords import PasswordHashing, PasswordPolicy
+from authgate.accounts.usernames import normalize, username_key
+from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.log import AuditLog
+from authgate.clock import Clock
+from authgate.errors import Conflict, InvalidInput, NotFound
+from authgate.storage.db import Database
+from authgate.storage.models import UserRow
+from authgate.storage.repositories import SessionRepository, UserRepository
+
+_ID = re.compile(r"^[A-Za-z0-9._:@|+\-]{1,255}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+_ATTR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+MAX_ATTRIBUTES = 64
+MAX_ATTR_VALUE = 1024
+
+
+def check_email(email: str) -> str:
+    text = email.strip()
+    if len(text) > 320 or not _EMAIL.match(text):
+        raise InvalidInput(f"{email!r} is not an e-mail address")
+    return text
+
+
+def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"a user may carry at most {MAX_ATTRIBUTES} attributes")
+    clean: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if not _ATTR_KEY.match(key):
+            raise InvalidInput(
+                f"attribute name {key!r} is invalid: start with a letter or _, then letters, "
+                "digits, _ . - (at most 64)"
+            )
+        if not isinstance(value, str | int | float | bool) or (
+            isinstance(value, str) and len(value) > MAX_ATTR_VALUE
+        ):
+            raise InvalidInput(f"attribute {key!r} must be a string of at most 1024 characters")
+        clean[key] = value
+    return clean
+
+
+def parse_attr_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings from the command line."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--attr {pair!r} must look like KEY=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+class UserService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        policy: PasswordPolicy,
+        hashing: PasswordHashing,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._policy = policy
+        self._hashing = hashing
+        self._clock = clock
+
+    async def create(
+        self,
+        username: str,
+        ctx: AuditContext,
+        *,
+        password: str | None = None,
+        user_id: str | None = None,
+        email: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> User:
+        display = normalize(username)
+        key = username_key(display)
+        if user_id is not None and not _ID.match(user_id):
+            raise InvalidInput("the id may hold 1-255 letters, digits and . _ : @ | + - characters")
+        mail = check_email(email) if email else None
+        attrs = check_attributes(attributes or {})
+        password_hash = None
+        if password is not None:
+            password_hash = await self._hashing.hash(self._policy.check(password, display))
+        now = self._clock.now()
+        row = UserRow(
+            id=user_id or str(uuid.uuid4()),
+            username=display,
+            username_key=key,
+            email=mail,
+            attributes=attrs,
+            password_hash=password_hash,
+            disabled=False,
+            totp_last_step=0,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._db.transaction() as session:
+                users = UserRepository(session)
+                if await users.by_key(key) is not None:
+                    raise Conflict(f"a user named {display!r} already exists")
+                if await users.by_id(row.id) is not None:
+                    raise Conflict(f"a user with id {row.id!r} already exists")
+                await users.add(row)
+                await self._audit.append(
+                    session,
+                    AuditTag.USER_CREATED,
+                    ctx,
+                    subject=f"user:{row.id}",
+                    details={"username": display},
+                )
+        except IntegrityError:
+            raise Conflict(f"a user named {display!r} already exists") from None
+        return User.from_row(row)
+
+    async def get(self, username: str) -> User:
+        async with self._db.transaction() as session:
+            return User.from_row(await self._require(UserRepository(session), username))
+
+    async def get_by_id(self, user_id: str) -> User | None:
+        async with self._db.transaction() as session:
+            row = await UserRepository(session).by_id(user_id)
+            return User.from_row(row) if row else None
+
+    async def list(self, limit: int = 100) -> list[User]:
+        async with self._db.transaction() as session:
+            return [User.from_row(r) for r in await UserRepository(session).list(limit)]
+
+    async def update(
+        self,
+        username: str,
+        ctx: AuditContext,
+        *,
+        email: str | None = None,
+        set_attributes: Mapping[str, Any] | None = None,
+        unset_attributes: Sequence[str] = (),
+        password: str | None = None,
+    ) -> User:
+        mail = check_email(email) if email else None
+        new_hash = None
+        if password is not None:
+            new_hash = await self._hashing.hash(self._policy.check(password, normalize(username)))
+        async with self._db.transaction() as session:
+            row = await self._require(UserRepository(session), username, lock=True)
+            attrs = dict(row.attributes)
+            for key in unset_attributes:
+                if key not in attrs:
+                    raise InvalidInput(f"user {row.username!r} has no attribute {key!r}")
+                del attrs[key]
+            attrs.update(set_attributes or {})
+            row.attributes = check_attributes(attrs)
+            changed = sorted({*(set_attributes or {}), *unset_attributes})
+            if mail is not None:
+                row.email = mail
+                changed.append("email")
+            if new_hash is not None:
+                row.password_hash = new_hash
+                changed.append("password")
+            row.updated_at = self._clock.now()
+            await self._audit.append(
+                session,
+                AuditTag.USER_UPDATED,
+                ctx,
+                subject=f"user:{row.id}",
+                details={"changed": changed},
+            )
+            return User.from_row(row)
+
+    async def set_disabled(self, username: str, disabled: bool, ctx: AuditContext) -> User:
+        """Disabling ends every session of the user at once (spec §7)."""
+        async with self._db.transaction() as session:
+            row = await self._require(UserRepository(session), username, lock=True)
+            row.disabled = disabled
+            row.updated_at = self._clock.now()
+            ended = 0
+            if disabled:
+                ended = await SessionRepository(session).delete_for_user(row.id)
+            tag = AuditTag.USER_DISABLED if disabled else AuditTag.USER_ENABLED
+            await self._audit.append(
+                session, tag, ctx, subject=f"user:{row.id}", details={"sessions_ended": ended}
+            )
+            return User.from_row(row)
+
+    async def delete(self, username: str, ctx: AuditContext) -> None:
+        async with self._db.transaction() as session:
+            users = UserRepository(session)
+            row = await self._require(users, username, lock=True)
+            await SessionRepository(session).delete_for_user(row.id)
+            await users.delete(row)
+            await self._audit.append(
+                session,
+                AuditTag.USER_DELETED,
+                ctx,
+                subject=f"user:{row.id}",
+                details={"username": row.username},
+            )
+
+    @staticmethod
+    async def _require(users: UserRepository, username: str, *, lock: bool = False) -> UserRow:
+        row = await users.by_key(username_key(username), lock=lock)
+        if row is None:
+            raise NotFound(f"no user named {username!r}")
+        return row

@@ -1,0 +1,38 @@
+"""Audit tags: a namespaced enum (``docs/events.md`` lists each; a test keeps them in step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class AuditTag(StrEnum):
+    LOGIN_SUCCESS = "account:login:success"
+    LOGIN_FAILURE = "account:login:failure"
+    LOGIN_LOCKOUT = "account:login:lockout"
+    LOGOUT = "account:logout"
+    PASSWORD_REHASHED = "account:password:rehashed"
+    MFA_ENROLLED = "account:mfa:enrolled"
+    MFA_SUCCESS = "account:mfa:success"
+    MFA_FAILURE = "account:mfa:failure"
+    MFA_RECOVERY_CODE_USED = "account:mfa:recovery-code-used"
+    USER_CREATED = "user:created"
+    USER_UPDATED = "user:updated"
+    USER_DISABLED = "user:disabled"
+    USER_ENABLED = "user:enabled"
+    USER_DELETED = "user:deleted"
+    KEY_CREATED = "key:created"
+    KEY_ROTATED = "key:rotated"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Who did it and from where: attached to every event a request or command causes."""
+
+    actor: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+CLI_CONTEXT = AuditContext(actor="cli")

@@ -1,0 +1,133 @@
+"""The append-only audit log, chained by keyed hashes so tampering is found.
+
+Each event's hash is HMAC-SHA256 (key derived from the master key) over the previous
+event's hash and the event's own fields; the ``audit_head`` row holds the newest hash, so
+a deleted tail is found as surely as a deleted or edited row in the middle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authgate.audit.events import AuditContext, AuditTag
+from authgate.clock import Clock
+from authgate.storage.db import Database
+from authgate.storage.models import AuditEventRow, AuditHeadRow
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    problems: list[str]
+
+
+class AuditLog:
+    def __init__(self, db: Database, key: bytes, clock: Clock) -> None:
+        self._db = db
+        self._key = key
+        self._clock = clock
+
+    def _hash(self, prev_hash: str, row: AuditEventRow) -> str:
+        body = {
+            "id": row.id,
+            "occurred_at": row.occurred_at.isoformat(),
+            "tag": row.tag,
+            "actor": row.actor,
+            "subject": row.subject,
+            "source_ip": row.source_ip,
+            "user_agent": row.user_agent,
+            "request_id": row.request_id,
+            "details": row.details,
+        }
+        message = prev_hash + json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+
+    async def append(
+        self,
+        session: AsyncSession,
+        tag: AuditTag,
+        ctx: AuditContext,
+        *,
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an event inside the caller's transaction (so it commits with the change)."""
+        head = (
+            await session.execute(
+                select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
+            )
+        ).scalar_one()
+        row = AuditEventRow(
+            occurred_at=self._clock.now(),
+            tag=str(tag),
+            actor=ctx.actor,
+            subject=subject,
+            source_ip=ctx.source_ip,
+            user_agent=(ctx.user_agent or "")[:512] or None,
+            request_id=ctx.request_id,
+            details=details or {},
+            prev_hash=head.last_hash,
+            hash="",
+        )
+        session.add(row)
+        await session.flush()  # assigns the id, which the hash covers
+        row.hash = self._hash(head.last_hash, row)
+        head.last_id = row.id
+        head.last_hash = row.hash
+
+    async def record(
+        self,
+        tag: AuditTag,
+        ctx: AuditContext,
+        *,
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an event in a transaction of its own."""
+        async with self._db.transaction() as session:
+            await self.append(session, tag, ctx, subject=subject, details=details)
+
+    async def recent(self, limit: int = 50) -> list[AuditEventRow]:
+        async with self._db.transaction() as session:
+            rows = await session.execute(
+                select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def verify(self) -> VerifyResult:
+        problems: list[str] = []
+        count = 0
+        async with self._db.transaction() as session:
+            head = (
+                await session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1))
+            ).scalar_one()
+            result = await session.stream_scalars(select(AuditEventRow).order_by(AuditEventRow.id))
+            prev_hash, prev_id = GENESIS, 0
+            async for row in result:
+                count += 1
+                if row.prev_hash != prev_hash:
+                    problems.append(
+                        f"event #{row.id} ({row.tag}) does not link to event #{prev_id}: "
+                        "an event between them was deleted or altered"
+                    )
+                if not hmac.compare_digest(self._hash(row.prev_hash, row), row.hash):
+                    problems.append(
+                        f"event #{row.id} ({row.tag}) was modified after it was written"
+                    )
+                prev_hash, prev_id = row.hash, row.id
+            if head.last_hash != prev_hash:
+                problems.append(
+                    f"the log ends at event #{prev_id} but the chain head records event "
+                    f"#{head.last_id}: events at the end were deleted"
+                )
+        return VerifyResult(ok=not problems, events=count, problems=problems)

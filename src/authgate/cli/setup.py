@@ -1,0 +1,114 @@
+"""``authgate init`` and ``authgate migrate``."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from authgate.audit.events import CLI_CONTEXT
+from authgate.cli.common import read_stdin_secret, run, settings
+from authgate.container import Container
+from authgate.errors import Conflict
+from authgate.settings import CONFIG_FILE_NAME
+from authgate.storage import migrate as migrations
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"  # shown in the README; only created by `init --demo`
+
+CONFIG_TEMPLATE = """\
+# AuthGate configuration. Environment variables (AUTHGATE_*) override these values.
+# Every setting and its default: docs/configuration.md
+
+# issuer = "http://127.0.0.1:8080"
+# access_token_ttl = "15m"
+# refresh_token_ttl = "30d"
+# session_ttl = "12h"
+
+[rate_limits]
+# enabled = true
+# login_failures_per_account = 5
+# login_failures_per_ip = 20
+# lockout_base = "2s"
+# lockout_max = "15m"
+"""
+
+
+def _write_config(data_dir: Path) -> bool:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CONFIG_FILE_NAME
+    if path.exists():
+        return False
+    path.write_text(CONFIG_TEMPLATE)
+    return True
+
+
+def init(
+    admin_username: Annotated[
+        str, typer.Option(help="Name of the administrator account.")
+    ] = "admin",
+    admin_password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--admin-password-stdin", help="Read the administrator's password from standard input."
+        ),
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help=f"Also create the demo user {DEMO_USERNAME!r}.")
+    ] = False,
+) -> None:
+    """Create (or complete) the data directory, schema, signing keys and admin user.
+
+    Safe to run again: whatever exists already is kept.
+    """
+    config = settings()
+    if _write_config(config.data_dir):
+        typer.echo(f"wrote {config.data_dir / CONFIG_FILE_NAME}")
+    password = read_stdin_secret("password") if admin_password_stdin else None
+
+    async def work(c: Container) -> None:
+        before, after = await migrations.upgrade(c.db)
+        typer.echo(
+            f"database schema at revision {after}"
+            + ("" if before == after else f" (was {before or 'empty'})")
+        )
+        created = await c.keys.ensure_initial(CLI_CONTEXT)
+        if created:
+            typer.echo(f"created {len(created)} signing keys")
+        admin_password = password or secrets.token_urlsafe(12)
+        try:
+            await c.users.create(admin_username, CLI_CONTEXT, password=admin_password)
+        except Conflict:
+            typer.echo(f"admin user {admin_username!r} exists already")
+        else:
+            shown = "" if password else f" with password {admin_password} (shown once)"
+            typer.echo(f"created admin user {admin_username!r}{shown}")
+        if demo:
+            try:
+                await c.users.create(
+                    DEMO_USERNAME,
+                    CLI_CONTEXT,
+                    password=DEMO_PASSWORD,
+                    email="demo@example.com",
+                    attributes={"department": "engineering"},
+                )
+                typer.echo(f"created demo user {DEMO_USERNAME!r} with password {DEMO_PASSWORD!r}")
+            except Conflict:
+                pass
+
+    run(work, create=True, check_schema=False)
+
+
+def migrate() -> None:
+    """Apply pending database migrations."""
+
+    async def work(c: Container) -> None:
+        before, after = await migrations.upgrade(c.db)
+        if before == after:
+            typer.echo(f"database schema already at revision {after}")
+        else:
+            typer.echo(f"database schema migrated from {before or 'empty'} to {after}")
+
+    run(work, check_schema=False)

@@ -1,0 +1,99 @@
+"""The composition root: every service is built here, once, from the settings.
+
+The CLI builds one per command, the web app one per process (in its lifespan). Optional
+backends (Redis or in-process) are chosen here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+
+from authgate.accounts.login import LoginService
+from authgate.accounts.mfa import MfaService
+from authgate.accounts.passwords import PasswordHashing, PasswordPolicy
+from authgate.accounts.users import UserService
+from authgate.audit.log import AuditLog
+from authgate.clock import Clock, SystemClock
+from authgate.digests import Digester
+from authgate.keys.master import MasterKey
+from authgate.keys.service import KeyService
+from authgate.ratelimit.throttle import (
+    LoginThrottle,
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    ThrottleStore,
+)
+from authgate.sessions.service import SessionService
+from authgate.settings import Settings
+from authgate.storage.db import Database
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    db: Database
+    master: MasterKey
+    audit: AuditLog
+    users: UserService
+    keys: KeyService
+    sessions: SessionService
+    mfa: MfaService
+    login: LoginService
+    csrf_key: bytes
+    redis: Redis | None = field(default=None)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, create_master_key: bool = False
+    ) -> Container:
+        clock = clock or SystemClock()
+        master = MasterKey.load_or_create(
+            settings.data_dir,
+            settings.master_key.get_secret_value() if settings.master_key else None,
+            create=create_master_key,
+        )
+        db = Database(settings.effective_database_url)
+        digester = Digester(master.derive("digest"))
+        audit = AuditLog(db, master.derive("audit-chain"), clock)
+        hashing = PasswordHashing(settings.passwords)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
+        mfa = MfaService(
+            db, master, digester, audit, clock, issuer_name=_issuer_name(settings.issuer)
+        )
+        return cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            master=master,
+            audit=audit,
+            users=UserService(db, audit, PasswordPolicy(settings.passwords), hashing, clock),
+            keys=KeyService(
+                db,
+                master,
+                audit,
+                clock,
+                propagation=settings.key_propagation,
+                max_token_ttl=settings.max_token_ttl,
+            ),
+            sessions=SessionService(db, digester, clock, settings.session_ttl),
+            mfa=mfa,
+            login=LoginService(db, hashing, LoginThrottle(settings.rate_limits, store), mfa, audit),
+            csrf_key=master.derive("csrf"),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def _issuer_name(issuer: str) -> str:
+    """What an authenticator app shows next to the code."""
+    host = urlsplit(issuer).hostname or "AuthGate"
+    return f"AuthGate ({host})"

@@ -1,0 +1,65 @@
+"""Alembic, driven from code: ``authgate init``/``migrate`` upgrade; ``serve`` checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from authgate.errors import SchemaOutOfDate
+from authgate.storage.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(db: Database) -> str | None:
+    def read(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def upgrade(db: Database) -> tuple[str | None, str]:
+    """Apply every pending migration; returns (revision before, revision after)."""
+    before = await current_revision(db)
+
+    def run(conn: Connection) -> None:
+        command.upgrade(_config(conn), "head")
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+    return before, head_revision()
+
+
+async def require_current(db: Database) -> None:
+    """Refuse to run on a database the code does not match."""
+    current = await current_revision(db)
+    head = head_revision()
+    if current is None:
+        raise SchemaOutOfDate(
+            "the database has no AuthGate schema yet: run `authgate init` (or `authgate migrate`)"
+        )
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current}, this AuthGate needs {head}: "
+            "run `authgate migrate`"
+        )

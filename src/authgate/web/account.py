@@ -1,0 +1,122 @@
+"""The signed-in user's own pages: landing, account overview and TOTP enrolment."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Annotated
+from urllib.parse import quote
+
+import segno
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from authgate.sessions.service import ACTIVE, BrowserSession
+from authgate.web import csrf
+from authgate.web.deps import audit_context, container_of
+from authgate.web.login import CSRF_FAILED
+from authgate.web.render import page, redirect, session_cookie_name
+
+router = APIRouter(include_in_schema=False)
+OptionalField = Annotated[str | None, Form(max_length=4096)]
+
+
+async def _current(request: Request) -> BrowserSession | None:
+    container = container_of(request)
+    current = await container.sessions.lookup(request.cookies.get(session_cookie_name(request)))
+    return current if current is not None and current.stage == ACTIVE else None
+
+
+def _to_login(request: Request) -> Response:
+    return redirect("/login?next=" + quote(request.url.path))
+
+
+def _qr_svg(uri: str) -> str:
+    """The otpauth URI as an inline SVG data URI (no JavaScript, no external service)."""
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    current = await _current(request)
+    return page(
+        request,
+        "home.html",
+        user=current,
+        issuer=container_of(request).settings.issuer,
+        logged_out=request.query_params.get("logged_out") == "1",
+    )
+
+
+@router.get("/account")
+async def account(request: Request) -> Response:
+    current = await _current(request)
+    if current is None:
+        return _to_login(request)
+    container = container_of(request)
+    user = await container.users.get_by_id(current.user_id)
+    if user is None:
+        return _to_login(request)
+    remaining = await container.mfa.remaining_recovery_codes(user.id) if user.mfa_enabled else 0
+    return page(request, "account.html", user=user, session=current, recovery_left=remaining)
+
+
+@router.get("/account/mfa")
+async def enrol_form(request: Request) -> Response:
+    current = await _current(request)
+    if current is None:
+        return _to_login(request)
+    container = container_of(request)
+    secret = container.mfa.new_secret()
+    return _enrol_page(request, current, secret)
+
+
+def _enrol_page(
+    request: Request,
+    current: BrowserSession,
+    secret: str,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    mfa = container_of(request).mfa
+    uri = mfa.otpauth_uri(secret, current.username)
+    return page(
+        request,
+        "enroll.html",
+        status,
+        error=error,
+        secret=secret,
+        secret_groups=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        qr=_qr_svg(uri),
+        pending=mfa.seal_pending(current.user_id, secret),
+    )
+
+
+@router.post("/account/mfa")
+async def enrol_submit(
+    request: Request,
+    code: OptionalField = None,
+    pending: Annotated[str, Form(max_length=512)] = "",
+    csrf_token: OptionalField = None,
+) -> Response:
+    current = await _current(request)
+    if current is None:
+        return _to_login(request)
+    container = container_of(request)
+    secret = container.mfa.open_pending(current.user_id, pending)
+    if not csrf.valid(request, container.csrf_key, csrf_token):
+        return _enrol_page(request, current, secret, 403, CSRF_FAILED)
+    step = container.mfa.check_code(secret, code or "")
+    if step is None:
+        return _enrol_page(
+            request,
+            current,
+            secret,
+            400,
+            "That code does not match. Check the time on your phone and enter the current 6-digit code.",
+        )
+    ctx = audit_context(request, actor=f"user:{current.user_id}")
+    enrolment = await container.mfa.activate(current.user_id, secret, ctx, used_step=step)
+    return page(request, "recovery.html", codes=enrolment.recovery_codes)

@@ -1,0 +1,53 @@
+"""The ASGI application: routes, middleware and the container's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from authgate import __version__
+from authgate.container import Container
+from authgate.settings import Settings
+from authgate.storage.migrate import require_current
+from authgate.web import account, errors, login, ops, wellknown
+from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    """Build the app. With no ``container`` one is built at start-up and closed at
+    shutdown; start-up fails (with the reason) on an unmigrated database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = container is None
+        built = container or Container.build(settings)
+        try:
+            if own:
+                await require_current(built.db)
+            app.state.container = built
+            yield
+        finally:
+            if own:
+                await built.close()
+
+    app = FastAPI(
+        title="AuthGate",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.metrics = Metrics()
+    if container is not None:
+        app.state.container = container
+    errors.install(app)
+    for module in (ops, wellknown, login, account):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,15 @@
+"""The entry point uvicorn workers import: settings from the environment and config file."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from authgate import logs
+from authgate.settings import load_settings
+from authgate.web.app import create_app
+
+
+def create() -> FastAPI:
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)
