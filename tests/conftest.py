@@ -45,7 +45,9 @@ def _reachable(url: str | None, default_port: int) -> str | None:
         return "not configured"
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
             return None
     except OSError as exc:
         return f"{parts.hostname}:{parts.port or default_port} unreachable ({exc})"
@@ -57,8 +59,18 @@ REDIS_SKIP = _reachable(REDIS_URL, 6379)
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
-        "postgresql: " + ("enabled" if POSTGRES_SKIP is None else f"SKIPPED ({POSTGRES_SKIP}; set AUTHGATE_TEST_POSTGRES_URL)"),
-        "redis: " + ("enabled" if REDIS_SKIP is None else f"SKIPPED ({REDIS_SKIP}; set AUTHGATE_TEST_REDIS_URL)"),
+        "postgresql: "
+        + (
+            "enabled"
+            if POSTGRES_SKIP is None
+            else f"SKIPPED ({POSTGRES_SKIP}; set AUTHGATE_TEST_POSTGRES_URL)"
+        ),
+        "redis: "
+        + (
+            "enabled"
+            if REDIS_SKIP is None
+            else f"SKIPPED ({REDIS_SKIP}; set AUTHGATE_TEST_REDIS_URL)"
+        ),
     ]
 
 
@@ -100,14 +112,19 @@ BACKENDS = [
         id="postgresql",
         marks=[
             pytest.mark.postgres,
-            pytest.mark.skipif(POSTGRES_SKIP is not None, reason=f"PostgreSQL {POSTGRES_SKIP}: set AUTHGATE_TEST_POSTGRES_URL"),
+            pytest.mark.skipif(
+                POSTGRES_SKIP is not None,
+                reason=f"PostgreSQL {POSTGRES_SKIP}: set AUTHGATE_TEST_POSTGRES_URL",
+            ),
         ],
     ),
 ]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """One migrated database per backend for the whole run; tests empty it (``clean_db``)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'authgate.db'}"
@@ -145,7 +162,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def container(database_url: str, data_dir: Path, clock: FrozenClock) -> AsyncIterator[Container]:
+async def container(
+    database_url: str, data_dir: Path, clock: FrozenClock
+) -> AsyncIterator[Container]:
     """A container on an empty, migrated database, with signing keys and a frozen clock."""
     settings = make_settings(data_dir, database_url, rate_limits={"enabled": True})
     built = Container.build(settings, clock=clock, create_master_key=True)

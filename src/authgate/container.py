@@ -82,7 +82,9 @@ class Container:
             ),
             sessions=SessionService(db, digester, clock, settings.session_ttl),
             mfa=mfa,
-            login=LoginService(db, hashing, LoginThrottle(settings.rate_limits, store), mfa, audit),
+            login=LoginService(
+                db, hashing, LoginThrottle(settings.rate_limits, store, clock), mfa, audit
+            ),
             csrf_key=master.derive("csrf"),
             redis=redis,
         )

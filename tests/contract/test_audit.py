@@ -12,7 +12,9 @@ from authgate.storage.models import AuditEventRow
 
 async def _events(container: Container) -> list[AuditEventRow]:
     async with container.db.transaction() as session:
-        return list((await session.execute(select(AuditEventRow).order_by(AuditEventRow.id))).scalars())
+        return list(
+            (await session.execute(select(AuditEventRow).order_by(AuditEventRow.id))).scalars()
+        )
 
 
 async def test_events_are_recorded_with_context(container: Container) -> None:
@@ -31,7 +33,9 @@ async def test_modified_row_is_named(container: Container) -> None:
         await container.users.create(name, CLI)
     target = (await _events(container))[-2]
     async with container.db.transaction() as session:
-        await session.execute(update(AuditEventRow).where(AuditEventRow.id == target.id).values(actor="someone-else"))
+        await session.execute(
+            update(AuditEventRow).where(AuditEventRow.id == target.id).values(actor="someone-else")
+        )
     result = await container.audit.verify()
     assert not result.ok
     assert any(f"event #{target.id}" in p and "modified" in p for p in result.problems)
@@ -65,7 +69,7 @@ async def test_failed_write_leaves_no_event(container: Container) -> None:
     before = len(await _events(container))
     try:
         await container.users.create("DUP", CLI)
-    except Exception:  # noqa: BLE001 - the conflict itself is tested elsewhere
+    except Exception:
         pass
     assert len(await _events(container)) == before
     assert (await container.audit.verify()).ok

@@ -40,7 +40,9 @@ async def test_caller_chosen_id_is_kept(container: Container) -> None:
     ["ALICE", "alice", "\uff21\uff2c\uff29\uff23\uff25", " Alice "],
     ids=["upper", "lower", "fullwidth-nfkc", "padded"],
 )
-async def test_usernames_are_unique_after_nfkc_and_case_folding(container: Container, second: str) -> None:
+async def test_usernames_are_unique_after_nfkc_and_case_folding(
+    container: Container, second: str
+) -> None:
     await container.users.create("Alice", CLI)
     with pytest.raises(Conflict):
         await container.users.create(second, CLI)
@@ -68,9 +70,23 @@ async def test_duplicate_id_is_refused(container: Container) -> None:
         ({"username": "ok", "attributes": {"1bad": "x"}}, "attribute name"),
         ({"username": "ok", "attributes": {"k": "v" * 2000}}, "at most 1024"),
     ],
-    ids=["empty", "overlong", "space", "surrogate", "short-password", "common-short", "common", "email", "id", "attr-name", "attr-value"],
+    ids=[
+        "empty",
+        "overlong",
+        "space",
+        "surrogate",
+        "short-password",
+        "common-short",
+        "common",
+        "email",
+        "id",
+        "attr-name",
+        "attr-value",
+    ],
 )
-async def test_bad_input_is_refused_and_writes_nothing(container: Container, kwargs: dict[str, object], message: str) -> None:
+async def test_bad_input_is_refused_and_writes_nothing(
+    container: Container, kwargs: dict[str, object], message: str
+) -> None:
     args = dict(kwargs)
     username = args.pop("username")
     with pytest.raises(InvalidInput, match=message):
@@ -80,7 +96,9 @@ async def test_bad_input_is_refused_and_writes_nothing(container: Container, kwa
 
 async def test_update_sets_and_unsets_attributes(container: Container) -> None:
     await container.users.create("carol", CLI, attributes={"a": "1", "b": "2"})
-    user = await container.users.update("CAROL", CLI, email="c@example.com", set_attributes={"c": "3"}, unset_attributes=["a"])
+    user = await container.users.update(
+        "CAROL", CLI, email="c@example.com", set_attributes={"c": "3"}, unset_attributes=["a"]
+    )
     assert user.attributes == {"b": "2", "c": "3"}
     assert user.email == "c@example.com"
     with pytest.raises(InvalidInput, match="no attribute"):
@@ -89,7 +107,9 @@ async def test_update_sets_and_unsets_attributes(container: Container) -> None:
 
 async def test_disable_ends_sessions(container: Container) -> None:
     user = await container.users.create("dave", CLI, password=PASSWORD)
-    token = await container.sessions.start(user.id, "active", ["pwd"], source_ip=None, user_agent=None)
+    token = await container.sessions.start(
+        user.id, "active", ["pwd"], source_ip=None, user_agent=None
+    )
     assert await container.sessions.lookup(token) is not None
     await container.users.set_disabled("dave", True, CLI)
     assert await container.sessions.lookup(token) is None

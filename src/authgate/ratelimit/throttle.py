@@ -9,12 +9,12 @@ counters live in Redis when configured (shared by every replica), else in this p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 
+from authgate.clock import Clock
 from authgate.errors import TooManyAttempts
 from authgate.settings import RateLimitSettings
 
@@ -26,7 +26,7 @@ class Failures:
 
 
 class ThrottleStore(Protocol):
-    async def get(self, key: str) -> Failures | None: ...
+    async def get(self, key: str, now: float) -> Failures | None: ...
     async def add_failure(self, key: str, now: float, window: float) -> Failures: ...
     async def reset(self, key: str) -> None: ...
 
@@ -36,18 +36,18 @@ class MemoryThrottleStore:
         self._data: dict[str, tuple[int, float, float]] = {}
         self._max_keys = max_keys
 
-    async def get(self, key: str) -> Failures | None:
+    async def get(self, key: str, now: float) -> Failures | None:
         entry = self._data.get(key)
         if entry is None:
             return None
         count, last_at, expires = entry
-        if expires <= time.time():
+        if expires <= now:
             self._data.pop(key, None)
             return None
         return Failures(count, last_at)
 
     async def add_failure(self, key: str, now: float, window: float) -> Failures:
-        current = await self.get(key)
+        current = await self.get(key, now)
         count = (current.count if current else 0) + 1
         if len(self._data) >= self._max_keys:  # bounded memory under a spray of usernames
             self._data = {k: v for k, v in self._data.items() if v[2] > now}
@@ -63,7 +63,7 @@ class RedisThrottleStore:
         self._redis = redis
         self._prefix = prefix
 
-    async def get(self, key: str) -> Failures | None:
+    async def get(self, key: str, now: float) -> Failures | None:
         data = await self._redis.hgetall(self._prefix + key)
         if not data:
             return None
@@ -83,9 +83,10 @@ class RedisThrottleStore:
 
 
 class LoginThrottle:
-    def __init__(self, settings: RateLimitSettings, store: ThrottleStore) -> None:
+    def __init__(self, settings: RateLimitSettings, store: ThrottleStore, clock: Clock) -> None:
         self._settings = settings
         self._store = store
+        self._clock = clock
 
     def _keys(self, username_key: str, source_ip: str | None) -> list[tuple[str, int]]:
         keys = [("account:" + username_key, self._settings.login_failures_per_account)]
@@ -104,9 +105,9 @@ class LoginThrottle:
         """Raise :class:`TooManyAttempts` while either key is locked out."""
         if not self._settings.enabled:
             return
-        now = time.time()
+        now = self._clock.now().timestamp()
         for key, free in self._keys(username_key, source_ip):
-            failures = await self._store.get(key)
+            failures = await self._store.get(key, now)
             if failures is not None:
                 wait = self._wait(failures, free, now)
                 if wait > 0:
@@ -119,7 +120,7 @@ class LoginThrottle:
         """Count a failure; True when it starts a lockout (worth an audit event)."""
         if not self._settings.enabled:
             return False
-        now = time.time()
+        now = self._clock.now().timestamp()
         window = self._settings.failure_window.total_seconds()
         locked = False
         for key, free in self._keys(username_key, source_ip):
