@@ -11,6 +11,7 @@ Run the scripts from the repository root with the virtualenv's interpreter, e.g.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import sqlite3
@@ -115,6 +116,19 @@ def stored_hash_params(server: RunningServer, username: str = DEMO_USERNAME) -> 
     if row is None or not row[0]:
         raise RuntimeError(f"no password hash stored for {username!r}")
     return Argon2Params.from_hash(row[0])
+
+
+def machine() -> dict[str, Any]:
+    """CPU count and load averages: figures taken on a busy machine are not comparable."""
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg_1m": load[0], "loadavg_5m": load[1]}
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    return (
+        f"{info['cpus']} CPUs, load average {info['loadavg_1m']:.2f} (1 min) "
+        f"{info['loadavg_5m']:.2f} (5 min) at the start"
+    )
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

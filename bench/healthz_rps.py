@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,7 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from common import RunningServer, benchmark_server, bounded_int, format_table
+from common import (
+    RunningServer,
+    benchmark_server,
+    bounded_int,
+    describe_machine,
+    format_table,
+    machine,
+)
 
 PATHS = ("/healthz", "/.well-known/jwks.json")
 MAX_DURATION_S = 60
@@ -103,6 +109,7 @@ def run_wrk(url: str, duration: int, connections: int, threads: int) -> str:
 
 
 def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
+    host = machine()
     endpoints = []
     for path in PATHS:
         url = server.url + path
@@ -115,7 +122,7 @@ def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
         endpoints.append({"path": path, **parse_wrk(report)})
     return {
         "url": server.url,
-        "cpus": os.cpu_count(),
+        "machine": host,
         "duration_s": args.duration,
         "connections": args.connections,
         "threads": min(args.threads, args.connections),
@@ -140,7 +147,8 @@ def render(result: dict[str, Any]) -> str:
         )
     header = (
         f"wrk -t{result['threads']} -c{result['connections']} -d{result['duration_s']}s "
-        f"--latency against {result['url']} ({result['cpus']} CPUs, wrk on the same machine)"
+        f"--latency against {result['url']} (wrk on the same machine)\n"
+        + describe_machine(result["machine"])
     )
     table = format_table(
         ["endpoint", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"], rows

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import sys
@@ -26,7 +25,9 @@ from common import (
     RunningServer,
     benchmark_server,
     bounded_int,
+    describe_machine,
     format_table,
+    machine,
     stored_hash_params,
     summarize_ms,
 )
@@ -149,6 +150,7 @@ def measure_argon2(params: Argon2Params, runs: int) -> dict[str, Any]:
 
 
 def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
+    host = machine()
     get = measure_get(server, args)
     post = measure_post(server, args)
     production = Argon2Params.production()
@@ -156,7 +158,7 @@ def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
     in_use = stored_hash_params(server)
     return {
         "url": server.url,
-        "cpus": os.cpu_count(),
+        "machine": host,
         "get_login": get,
         "post_login": post,
         "argon2_params_in_use": in_use.as_dict(),
@@ -178,7 +180,8 @@ def render(result: dict[str, Any]) -> str:
     in_use = Argon2Params(**result["argon2_params_in_use"])
     a = result["argon2_in_process"]
     lines = [
-        f"Login latency against {result['url']} ({result['cpus']} CPUs, sequential requests)",
+        f"Login latency against {result['url']} (sequential requests)",
+        describe_machine(result["machine"]),
         table,
         "",
         f"argon2 parameters in use (demo user's stored hash): {in_use.describe()}",

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
 
 import healthz_rps
 import login_latency
-from common import benchmark_server, format_table
+from common import benchmark_server, describe_machine, format_table, machine
 
 QUICK = {"gets": 50, "posts": 10, "hash_runs": 3, "duration": 3, "warmup_seconds": 1}
 
@@ -59,12 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in QUICK.items():
             setattr(args, name, value)
 
+    host = machine()
     started = time.monotonic()
     with benchmark_server() as server:
         login = login_latency.measure(server, args)
         load = healthz_rps.measure(server, args)
     result = {
-        "cpus": os.cpu_count(),
+        "machine": host,
         "seconds": round(time.monotonic() - started, 1),
         "login": login,
         "load": load,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(healthz_rps.render(load))
     print()
     print(summary(login, load))
-    print(f"\n{result['cpus']} CPUs, {result['seconds']} s in all")
+    print(f"\n{describe_machine(host)}; {result['seconds']} s in all")
     return 0
 
 

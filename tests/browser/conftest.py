@@ -1,16 +1,17 @@
-"""Fixtures for the browser tests: one real ``authgate serve`` per module, one headless
-chromium per run, and a fresh browser context (no cookies) for every test."""
+"""Fixtures for the browser tests: a real ``authgate serve`` and a headless chromium per
+module, and a fresh browser context (no cookies) for every test.
+
+The browser is module-scoped so Playwright's own event loop is gone before the asyncio
+tests of other folders run on pytest-asyncio's session loop."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.accounts import Account
 from tests.support.server import CHROMIUM, RunningServer, init_data_dir, running_server
 
 if TYPE_CHECKING:
@@ -42,21 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-def new_account(server: RunningServer) -> Callable[[str], Account]:
-    """Creates a user of its own (through the CLI) for a test that changes account state."""
-
-    def create(prefix: str) -> Account:
-        account = Account(f"{prefix}-{secrets.token_hex(3)}", "pw-" + secrets.token_hex(10))
-        server.cli(
-            "user", "create", account.username, "--password-stdin", stdin=account.password + "\n"
-        )
-        return account
-
-    return create
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # Imported here so that collecting this folder never needs Playwright; the test
     # modules skip themselves when it or chromium is missing.

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.accounts import DEMO, Account
-from tests.support.server import CHROMIUM
+from tests.browser.accounts import DEMO, Account, AccountPool
+from tests.support.server import CHROMIUM, RunningServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Cookie, Locator, Page, Response
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,10 +30,9 @@ pytestmark = [
 ]
 
 pyotp = pytest.importorskip("pyotp")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
-Page = sync_api.Page
-Response = sync_api.Response
-expect = sync_api.expect
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+).expect
 
 SESSION_COOKIE = "authgate_session"  # no __Host- prefix: the test issuer is plain http
 
@@ -45,6 +48,13 @@ RECOVERY_CODE = re.compile(r"^[a-z2-9]{4}(-[a-z2-9]{4}){3}$")
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def screenshot(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    data = path.read_bytes()
+    assert len(data) > 0
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def path_of(page: Page) -> str:
@@ -72,16 +82,17 @@ def sign_in(page: Page, account: Account) -> Response:
 
 
 def sign_out(page: Page) -> None:
+    """With the button on the account page."""
     page.goto("/account")
     submit(page, "Sign out")
     expect(page.get_by_role("status")).to_have_text("You are signed out.")
 
 
-def alert(page: Page):  # type: ignore[no-untyped-def]
+def alert(page: Page) -> Locator:
     return page.get_by_role("alert")
 
 
-def session_cookies(page: Page) -> list[dict]:  # type: ignore[type-arg]
+def session_cookies(page: Page) -> list[Cookie]:
     return [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
 
 
@@ -92,15 +103,15 @@ def expect_account_page(page: Page, username: str) -> None:
     expect(page.locator("header .who strong")).to_have_text(username)
 
 
-def enrol_totp(page: Page, screenshot: Path | None = None) -> tuple[str, str, list[str]]:
+def enrol_totp(page: Page, shot: Path | None = None) -> tuple[str, str, list[str]]:
     """Turn on two-step verification for the signed-in user through the page.
 
     Returns (secret, the code that confirmed enrolment, the recovery codes shown)."""
     page.goto("/account/mfa")
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
-    if screenshot is not None:
-        page.screenshot(path=str(screenshot), full_page=True)
+    if shot is not None:
+        screenshot(page, shot)
     secret = page.locator("code#secret").get_attribute("data-secret")
     assert secret and re.fullmatch(r"[A-Z2-7]{32}", secret)
     # The key is also shown for typing by hand, in groups of four.
@@ -141,17 +152,24 @@ def enter_code(page: Page, code: str) -> Response:
     return submit(page, "Verify")
 
 
-# -- tests ---------------------------------------------------------------------------------
+# -- fixtures and tests ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def accounts(server: RunningServer) -> Iterator[AccountPool]:
+    """Accounts of their own for the tests that lock or enrol them (never the demo user)."""
+    pool = AccountPool(server, ["lockout", "totp", "recovery"])
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def test_login_lands_on_account_with_a_protected_cookie(page: Page, shots: Path) -> None:
     page.goto("/login")
     expect(page).to_have_title("Sign in · AuthGate")
     expect(page.locator(USERNAME)).to_be_focused()
-    login_png = shots / "login.png"
-    page.screenshot(path=str(login_png), full_page=True)
-    assert login_png.stat().st_size > 0
-    assert login_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    screenshot(page, shots / "login.png")
 
     response = sign_in(page, DEMO)
 
@@ -191,32 +209,90 @@ def test_wrong_password_and_unknown_user_get_the_same_message(page: Page) -> Non
     assert session_cookies(page) == []
 
 
-def test_repeated_failures_lock_the_account_even_for_the_right_password(
-    page: Page, new_account: Callable[[str], Account]
-) -> None:
-    account = new_account("lockout")
+def test_sign_out_ends_the_session(page: Page) -> None:
+    sign_in(page, DEMO)
+    expect_account_page(page, "demo")
+    [old_cookie] = session_cookies(page)
 
-    # Five failures are free (each answered with the generic message) ...
+    submit(page, "Sign out")
+
+    assert path_of(page) == "/"
+    expect(page.get_by_role("status")).to_have_text("You are signed out.")
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    assert session_cookies(page) == []
+    page.goto("/account")
+    assert path_of(page) == "/login"
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # The old token is dead on the server too, not only forgotten by the browser.
+    page.context.add_cookies([old_cookie])  # type: ignore[list-item]  # Cookie vs SetCookieParam
+    page.goto("/account")
+    assert path_of(page) == "/login"
+
+
+def test_tampered_csrf_token_is_refused(page: Page) -> None:
+    fill_login(page, DEMO.username, DEMO.password)
+    page.evaluate(
+        """() => {
+            const field = document.querySelector('input[name="csrf_token"]');
+            field.value = field.value.replace(/.$/, (last) => (last === "0" ? "1" : "0"));
+        }"""
+    )
+
+    response = submit(page, "Sign in")
+
+    assert response.status == 403
+    assert path_of(page) == "/login"
+    expect(alert(page)).to_contain_text(FORM_EXPIRED)
+    assert session_cookies(page) == []
+    page.goto("/account")
+    assert path_of(page) == "/login"
+
+    # The same credentials in an untouched form do sign in.
+    assert sign_in(page, DEMO).status == 200
+    expect_account_page(page, "demo")
+
+    # Sign-out is protected the same way: a tampered form leaves the session alone.
+    page.evaluate("""() => { document.querySelector('input[name="csrf_token"]').value = 'x'; }""")
+    response = submit(page, "Sign out")
+    assert response.status == 403
+    expect(alert(page)).to_contain_text(FORM_EXPIRED)
+    page.goto("/account")
+    expect_account_page(page, "demo")
+
+
+def test_repeated_failures_lock_the_account_even_for_the_right_password(
+    page: Page, accounts: AccountPool
+) -> None:
+    account = accounts.take("lockout")
+    page.goto("/login")
+    page.fill(USERNAME, account.username)
+
+    # Five failures are free, each answered with the generic message. The refused page
+    # keeps the username, so only the password is typed again (as a user would).
     for _ in range(5):
-        fill_login(page, account.username, "wrong-password-guess")
+        page.fill(PASSWORD, "wrong-password-guess")
         assert submit(page, "Sign in").status == 401
         expect(alert(page)).to_have_text(GENERIC_FAILURE)
+        expect(page.locator(USERNAME)).to_have_value(account.username)
+    locked_at = time.monotonic()
 
-    # ... then the account is locked (2 s at first), whatever the password.
-    fill_login(page, account.username, "wrong-password-guess")
-    response = submit(page, "Sign in")
-    assert response.status == 429
-    expect(alert(page)).to_contain_text(TOO_MANY)
+    # Then the account is locked (for 2 s at first), whatever the password. The two
+    # attempts below take well under a second; the lockout is checked before the password.
+    page.fill(PASSWORD, "wrong-password-guess")
+    wrong = submit(page, "Sign in")
+    page.fill(PASSWORD, account.password)
+    right = submit(page, "Sign in")
+    elapsed = time.monotonic() - locked_at
 
-    response = sign_in(page, account)
-    assert response.status == 429
+    assert (wrong.status, right.status) == (429, 429), f"{elapsed:.2f} s after the lockout began"
     assert path_of(page) == "/login"
     expect(alert(page)).to_contain_text(TOO_MANY)
     assert session_cookies(page) == []
     message = alert(page).inner_text()
-    wait = re.search(r"Try again in (\d+) seconds?", message)
+    wait = re.search(r"Try again in (\d+) seconds?\.", message)
     assert wait, message
-    assert response.headers["retry-after"] == wait.group(1)
+    assert right.headers["retry-after"] == wait.group(1)
 
     # The lockout ends by itself.
     time.sleep(int(wait.group(1)))
@@ -225,15 +301,14 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(
 
 
 def test_totp_enrolment_and_sign_in_with_a_code(
-    page: Page, new_account: Callable[[str], Account], shots: Path
+    page: Page, accounts: AccountPool, shots: Path
 ) -> None:
-    account = new_account("totp")
+    account = accounts.take("totp")
     sign_in(page, account)
-    enrol_png = shots / "enrol.png"
 
-    secret, enrolment_code, _ = enrol_totp(page, enrol_png)
+    secret, enrolment_code, _ = enrol_totp(page, shots / "enrol.png")
 
-    assert enrol_png.stat().st_size > 0
+    assert (shots / "enrol.png").stat().st_size > 0
     page.get_by_role("link", name="Done").click()
     expect(page.locator("dt:has-text('Two-step verification') + dd")).to_contain_text(
         "On (10 recovery codes left)"
@@ -266,8 +341,8 @@ def test_totp_enrolment_and_sign_in_with_a_code(
     expect(page.locator("dt:has-text('Signed in with') + dd")).to_have_text("pwd + otp")
 
 
-def test_recovery_code_signs_in_once(page: Page, new_account: Callable[[str], Account]) -> None:
-    account = new_account("recovery")
+def test_recovery_code_signs_in_once(page: Page, accounts: AccountPool) -> None:
+    account = accounts.take("recovery")
     sign_in(page, account)
     _, _, codes = enrol_totp(page)
     sign_out(page)
@@ -296,55 +371,3 @@ def test_recovery_code_signs_in_once(page: Page, new_account: Callable[[str], Ac
     expect(page.locator("dt:has-text('Two-step verification') + dd")).to_contain_text(
         "On (8 recovery codes left)"
     )
-
-
-def test_sign_out_ends_the_session(page: Page) -> None:
-    sign_in(page, DEMO)
-    expect_account_page(page, "demo")
-    [old_cookie] = session_cookies(page)
-
-    submit(page, "Sign out")
-
-    assert path_of(page) == "/"
-    expect(page.get_by_role("status")).to_have_text("You are signed out.")
-    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
-    assert session_cookies(page) == []
-    page.goto("/account")
-    assert path_of(page) == "/login"
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-
-    # The old token is dead on the server too, not only forgotten by the browser.
-    page.context.add_cookies([old_cookie])  # type: ignore[list-item]
-    page.goto("/account")
-    assert path_of(page) == "/login"
-
-
-def test_tampered_csrf_token_is_refused(page: Page) -> None:
-    fill_login(page, DEMO.username, DEMO.password)
-    page.evaluate(
-        """() => {
-            const field = document.querySelector('input[name="csrf_token"]');
-            field.value = field.value.slice(0, -4) + (field.value.endsWith('0000') ? '1111' : '0000');
-        }"""
-    )
-
-    response = submit(page, "Sign in")
-
-    assert response.status == 403
-    assert path_of(page) == "/login"
-    expect(alert(page)).to_contain_text(FORM_EXPIRED)
-    assert session_cookies(page) == []
-    page.goto("/account")
-    assert path_of(page) == "/login"
-
-    # The same credentials in an untouched form do sign in.
-    assert sign_in(page, DEMO).status == 200
-    expect_account_page(page, "demo")
-
-    # Sign-out is protected the same way: a tampered form leaves the session alone.
-    page.evaluate("""() => { document.querySelector('input[name="csrf_token"]').value = 'x'; }""")
-    response = submit(page, "Sign out")
-    assert response.status == 403
-    expect(alert(page)).to_contain_text(FORM_EXPIRED)
-    page.goto("/account")
-    expect_account_page(page, "demo")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.events import AuditTag
 from authgate.container import Container
+from authgate.errors import Conflict
 from authgate.storage.models import AuditEventRow
 
 
@@ -67,9 +69,7 @@ async def test_deleted_tail_is_found(container: Container) -> None:
 async def test_failed_write_leaves_no_event(container: Container) -> None:
     await container.users.create("dup", CLI)
     before = len(await _events(container))
-    try:
+    with pytest.raises(Conflict):
         await container.users.create("DUP", CLI)
-    except Exception:
-        pass
     assert len(await _events(container)) == before
     assert (await container.audit.verify()).ok

@@ -43,21 +43,40 @@ def authgate(
     env: Mapping[str, str] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one CLI command against ``data_dir``."""
-    result = subprocess.run(
+    """Run one CLI command against ``data_dir``, in this process (the real Typer app;
+    a subprocess per command would cost seconds of imports each)."""
+    from typer.testing import CliRunner
+
+    from authgate.cli.main import app
+
+    wanted = cli_env(data_dir, env)
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AUTHGATE_")}
+    overrides.update({k: v for k, v in wanted.items() if k.startswith("AUTHGATE_")})
+    result = CliRunner().invoke(app, list(args), input=stdin, env=overrides)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    completed = subprocess.CompletedProcess(
+        ["authgate", *args], result.exit_code, result.stdout, result.stderr
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(
+            f"authgate {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}"
+        )
+    return completed
+
+
+def authgate_process(
+    data_dir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one CLI command as a real process (for what only a process shows)."""
+    return subprocess.run(
         [*AUTHGATE, *args],
-        input=stdin,
         capture_output=True,
         text=True,
         env=cli_env(data_dir, env),
         timeout=120,
         check=False,
     )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"authgate {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
-        )
-    return result
 
 
 def init_data_dir(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +21,14 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
+from authgate.errors import StorageUnavailable
 from authgate.keys.master import MasterKey
 from authgate.storage.db import Database
 from authgate.storage.models import SigningKeyRow
 from authgate.storage.repositories import SigningKeyRepository
 
 SigningKey = ECKey | RSAKey | OKPKey
+log = logging.getLogger("authgate.keys")
 
 #: Access tokens are ES256 (RFC 9068 lets the AS choose); ID tokens RS256, which OpenID
 #: Connect Core §15.1 requires every provider to support; EdDSA is offered beside them.
@@ -181,8 +184,17 @@ class KeyService:
         async with self._lock:
             if time.monotonic() - self._loaded_at < self._refresh_seconds and self._loaded:
                 return self._loaded
-            async with self._db.transaction() as session:
-                rows = await SigningKeyRepository(session).all()
+            try:
+                async with self._db.transaction() as session:
+                    rows = await SigningKeyRepository(session).all()
+            except StorageUnavailable:
+                if not self._loaded:
+                    raise
+                # Keep signing and publishing what we have (spec §7: JWT work needs no
+                # database); try the database again in a second.
+                log.warning("database unreachable; serving cached signing keys")
+                self._loaded_at = time.monotonic() - self._refresh_seconds + 1.0
+                return self._loaded
             known = {k.info.kid: k for k in self._loaded}
             loaded = []
             for row in rows:

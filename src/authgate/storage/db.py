@@ -10,6 +10,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -65,15 +66,14 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        try:
-            async with self._sessions() as session, session.begin():
-                yield session
-        except DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-                raise StorageUnavailable("the database is unreachable; try again shortly") from exc
-            raise
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            raise StorageUnavailable("the database is unreachable; try again shortly") from exc
+        async with unavailable_as_error(), self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A plain connection (migrations, schema checks), with the same error mapping."""
+        async with unavailable_as_error(), self.engine.connect() as conn:
+            yield conn
 
     async def ping(self) -> None:
         async with self.transaction() as session:
@@ -81,6 +81,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def unavailable_as_error() -> AsyncIterator[None]:
+    """Turn "cannot reach the database" into :class:`StorageUnavailable` (answered with
+    503 by the web layer and one line by the CLI); anything else propagates."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            raise StorageUnavailable("the database is unreachable; try again shortly") from exc
+        raise
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        raise StorageUnavailable("the database is unreachable; try again shortly") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -32,9 +32,10 @@ def head_revision() -> str:
 
 async def current_revision(db: Database) -> str | None:
     def read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+        revision = MigrationContext.configure(conn).get_current_revision()
+        return None if revision is None else str(revision)
 
-    async with db.engine.connect() as conn:
+    async with db.connect() as conn:
         return await conn.run_sync(read)
 
 
@@ -45,8 +46,9 @@ async def upgrade(db: Database) -> tuple[str | None, str]:
     def run(conn: Connection) -> None:
         command.upgrade(_config(conn), "head")
 
-    async with db.engine.begin() as conn:
+    async with db.connect() as conn:
         await conn.run_sync(run)
+        await conn.commit()
     return before, head_revision()
 
 

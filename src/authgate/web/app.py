@@ -28,6 +28,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         try:
             if own:
                 await require_current(built.db)
+                await built.keys.infos()  # loaded now, so JWT work survives a DB outage
             app.state.container = built
             yield
         finally:

@@ -1,0 +1,80 @@
+"""The login service: rehash on login, shared throttling through Redis."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from authgate.audit.events import CLI_CONTEXT as CLI
+from authgate.clock import FrozenClock
+from authgate.container import Container
+from authgate.errors import AuthenticationFailed, TooManyAttempts
+from authgate.ratelimit.throttle import LoginThrottle, RedisThrottleStore
+from authgate.settings import RateLimitSettings
+from tests.conftest import REDIS_SKIP, REDIS_URL, make_settings
+
+PASSWORD = "violet-kettle-orbit"
+
+
+async def test_login_rehashes_when_the_cost_changed(
+    container: Container, clock: FrozenClock
+) -> None:
+    await container.users.create("alice", CLI, password=PASSWORD)
+    stronger = make_settings(
+        container.settings.data_dir,
+        container.settings.effective_database_url,
+        passwords={"argon2_memory_kib": 2048, "argon2_time_cost": 2},
+    )
+    upgraded = Container.build(stronger, clock=clock)
+    try:
+        await upgraded.login.check_password("alice", PASSWORD, CLI)
+        async with upgraded.db.transaction() as session:
+            from authgate.storage.repositories import UserRepository
+
+            row = await UserRepository(session).by_key("alice")
+            assert row is not None and row.password_hash is not None
+            assert "m=2048,t=2" in row.password_hash
+        tags = [e.tag for e in await upgraded.audit.recent(3)]
+        assert "account:password:rehashed" in tags
+        # The upgraded hash still logs in.
+        await upgraded.login.check_password("alice", PASSWORD, CLI)
+    finally:
+        await upgraded.close()
+
+
+async def test_login_failures_are_audited_without_the_password(container: Container) -> None:
+    await container.users.create("bob", CLI, password=PASSWORD)
+    with pytest.raises(AuthenticationFailed):
+        await container.login.check_password("bob", "guess-number-one", CLI)
+    event = (await container.audit.recent(1))[0]
+    assert event.tag == "account:login:failure"
+    assert "guess-number-one" not in repr(event.details)
+
+
+@pytest.fixture
+async def redis_store() -> AsyncIterator[RedisThrottleStore]:
+    if REDIS_SKIP is not None:
+        pytest.skip(f"Redis {REDIS_SKIP}: set AUTHGATE_TEST_REDIS_URL")
+    assert REDIS_URL
+    client = Redis.from_url(REDIS_URL)
+    yield RedisThrottleStore(client, prefix=f"authgate-test:{secrets.token_hex(4)}:")
+    await client.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_throttle_is_shared_between_replicas(redis_store: RedisThrottleStore) -> None:
+    """Two throttles (two replicas) over one Redis see each other's failures."""
+    clock = FrozenClock()
+    settings = RateLimitSettings(login_failures_per_account=3)
+    replica_a = LoginThrottle(settings, redis_store, clock)
+    replica_b = LoginThrottle(settings, redis_store, clock)
+    await replica_a.failed("carol", "192.0.2.1")
+    await replica_b.failed("carol", "192.0.2.2")
+    await replica_a.failed("carol", "192.0.2.3")
+    with pytest.raises(TooManyAttempts):
+        await replica_b.check("carol", "192.0.2.4")
+    await replica_b.succeeded("carol")
+    await replica_a.check("carol", "192.0.2.4")
