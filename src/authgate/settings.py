@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     max_form_bytes: int = Field(64 * 1024, ge=1024)
     """Largest request body accepted by forms and APIs; larger ones get 413."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    trusted_proxies: str = "127.0.0.1"
+    """Comma-separated addresses whose ``X-Forwarded-For``/``-Proto`` headers are believed
+    (the client address drives per-IP throttling and the audit log); ``*`` trusts all."""
     rate_limits: RateLimitSettings = RateLimitSettings()
     passwords: PasswordSettings = PasswordSettings()
 

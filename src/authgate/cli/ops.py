@@ -6,7 +6,6 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from authgate.audit.events import CLI_CONTEXT
 from authgate.cli.common import emit, fail, run, run_async, settings, state
@@ -104,6 +103,8 @@ def serve(
         f"(database {redact(config.effective_database_url)})",
         err=True,
     )
+    import uvicorn  # imported here: every other command starts faster without it
+
     uvicorn.run(
         "authgate.web.asgi:create",
         factory=True,
@@ -113,5 +114,7 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=config.trusted_proxies,
         lifespan="on",
     )

@@ -1,0 +1,20 @@
+"""docs/events.md lists exactly the audit tags the code can write."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from authgate.audit.events import AuditTag
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+
+
+def test_every_tag_is_documented_and_nothing_else() -> None:
+    documented = set(re.findall(r"^\| `([a-z:-]+)` \|", DOC.read_text(), flags=re.MULTILINE))
+    assert documented == {tag.value for tag in AuditTag}
+
+
+def test_tags_are_namespaced() -> None:
+    for tag in AuditTag:
+        assert re.fullmatch(r"[a-z]+(:[a-z-]+)+", tag.value), tag
