@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.support import off_the_event_loop
 from tests.support.server import CHROMIUM, RunningServer, init_data_dir, running_server
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     failures before the per-address lockout), so tests that fail on purpose use a few.
     """
     data_dir = tmp_path_factory.mktemp("browser") / "data"
-    init_data_dir(data_dir, demo=True)
+    off_the_event_loop(init_data_dir, data_dir, demo=True)
     with running_server(data_dir) as running:
         yield running
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.accounts import DEMO, Account, AccountPool
+from tests.browser.support import DEMO, Account, create_account
 from tests.support.server import CHROMIUM, RunningServer
 
 if TYPE_CHECKING:
@@ -155,14 +155,10 @@ def enter_code(page: Page, code: str) -> Response:
 # -- fixtures and tests ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def accounts(server: RunningServer) -> Iterator[AccountPool]:
+@pytest.fixture
+def new_account(server: RunningServer) -> Callable[[str], Account]:
     """Accounts of their own for the tests that lock or enrol them (never the demo user)."""
-    pool = AccountPool(server, ["lockout", "totp", "recovery"])
-    try:
-        yield pool
-    finally:
-        pool.close()
+    return lambda prefix: create_account(server, prefix)
 
 
 def test_login_lands_on_account_with_a_protected_cookie(page: Page, shots: Path) -> None:
@@ -262,9 +258,9 @@ def test_tampered_csrf_token_is_refused(page: Page) -> None:
 
 
 def test_repeated_failures_lock_the_account_even_for_the_right_password(
-    page: Page, accounts: AccountPool
+    page: Page, new_account: Callable[[str], Account]
 ) -> None:
-    account = accounts.take("lockout")
+    account = new_account("lockout")
     page.goto("/login")
     page.fill(USERNAME, account.username)
 
@@ -301,9 +297,9 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(
 
 
 def test_totp_enrolment_and_sign_in_with_a_code(
-    page: Page, accounts: AccountPool, shots: Path
+    page: Page, new_account: Callable[[str], Account], shots: Path
 ) -> None:
-    account = accounts.take("totp")
+    account = new_account("totp")
     sign_in(page, account)
 
     secret, enrolment_code, _ = enrol_totp(page, shots / "enrol.png")
@@ -341,8 +337,8 @@ def test_totp_enrolment_and_sign_in_with_a_code(
     expect(page.locator("dt:has-text('Signed in with') + dd")).to_have_text("pwd + otp")
 
 
-def test_recovery_code_signs_in_once(page: Page, accounts: AccountPool) -> None:
-    account = accounts.take("recovery")
+def test_recovery_code_signs_in_once(page: Page, new_account: Callable[[str], Account]) -> None:
+    account = new_account("recovery")
     sign_in(page, account)
     _, _, codes = enrol_totp(page)
     sign_out(page)

@@ -152,4 +152,47 @@ async def test_enrolment_secret_cannot_be_swapped_for_another_user(
         "/account/mfa", data={"code": "123456", "pending": sealed_for_other, "csrf_token": token}
     )
     assert response.status_code == 400
-    assert "start again" in response.json()["error_description"]
+    assert "belongs to another account" in response.text
+
+
+async def test_replacing_a_factor_needs_the_current_one(
+    container: Container,
+    client: httpx.AsyncClient,
+    enrolled: tuple[str, str, list[str]],
+    clock: FrozenClock,
+) -> None:
+    """A stolen session alone cannot swap the second factor (or mint recovery codes)."""
+    user_id, old_secret, recovery = enrolled
+    await login(client, "mallory", PASSWORD)
+    await _submit_code(client, _code(old_secret, clock))
+    page = await client.get("/account/mfa")
+    assert 'name="current_code"' in page.text
+    new_secret = re.search(r'data-secret="([A-Z2-7]+)"', page.text)
+    pending = re.search(r'name="pending" value="([0-9a-f]+)"', page.text)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert new_secret and pending and token
+    form = {
+        "code": pyotp.TOTP(new_secret.group(1)).at(clock.now()),
+        "pending": pending.group(1),
+        "csrf_token": token.group(1),
+    }
+    refused = await client.post("/account/mfa", data={**form, "current_code": "000000"})
+    assert refused.status_code == 401
+    assert await container.mfa.remaining_recovery_codes(user_id) == 10
+    accepted = await client.post("/account/mfa", data={**form, "current_code": recovery[0]})
+    assert accepted.status_code == 200
+    assert len(re.findall(r"<li><code>", accepted.text)) == 10
+
+
+async def test_altered_enrolment_form_shows_the_page_again(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    await container.users.create("oscar", CLI, password=PASSWORD)
+    await login(client, "oscar", PASSWORD)
+    token = await csrf_token(client, "/account/mfa")
+    response = await client.post(
+        "/account/mfa", data={"code": "123456", "pending": "00ff", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "Start again" in response.text
+    assert 'name="pending"' in response.text

@@ -73,7 +73,15 @@ class LoginService:
         return PasswordOutcome(row.id, row.username, needs_mfa)
 
     async def check_second_factor(self, user_id: str, code: str, ctx: AuditContext) -> str:
-        """Returns the method used (``otp`` or ``recovery``)."""
+        """The second login step; returns the method used (``otp`` or ``recovery``)."""
+        method = await self.confirm_second_factor(user_id, code, ctx)
+        await self._audit.record(
+            AuditTag.LOGIN_SUCCESS, ctx, subject=f"user:{user_id}", details={"amr": ["pwd", "otp"]}
+        )
+        return method
+
+    async def confirm_second_factor(self, user_id: str, code: str, ctx: AuditContext) -> str:
+        """Check a code from the enrolled factor (throttled, audited, single-use)."""
         key = "mfa:" + user_id
         await self._throttle.check(key, ctx.source_ip)
         method = await self._mfa.verify(user_id, code)
@@ -83,9 +91,6 @@ class LoginService:
         await self._throttle.succeeded(key)
         tag = AuditTag.MFA_SUCCESS if method == "otp" else AuditTag.MFA_RECOVERY_CODE_USED
         await self._audit.record(tag, ctx, subject=f"user:{user_id}")
-        await self._audit.record(
-            AuditTag.LOGIN_SUCCESS, ctx, subject=f"user:{user_id}", details={"amr": ["pwd", "otp"]}
-        )
         return method
 
     async def _fail(self, key: str, ctx: AuditContext, tag: AuditTag, user_id: str | None) -> None:

@@ -19,7 +19,7 @@ from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.digests import Digester
-from authgate.errors import InvalidInput, NotFound
+from authgate.errors import ConfigurationError, InvalidInput, NotFound
 from authgate.keys.master import MasterKey
 from authgate.storage.db import Database
 from authgate.storage.repositories import RecoveryCodeRepository, UserRepository
@@ -82,9 +82,10 @@ class MfaService:
     def open_pending(self, user_id: str, sealed: str) -> str:
         try:
             return self._master.open(bytes.fromhex(sealed), _ENROLMENT_SEAL + user_id).decode()
-        except Exception:
+        except (ValueError, ConfigurationError):
             raise InvalidInput(
-                "the enrolment form has expired or was altered; start again"
+                "This set-up form was altered or belongs to another account. "
+                "Start again with the new code below."
             ) from None
 
     async def activate(

@@ -112,8 +112,9 @@ class LoginThrottle:
                 wait = self._wait(failures, free, now)
                 if wait > 0:
                     seconds = int(wait) + 1
+                    unit = "second" if seconds == 1 else "seconds"
                     raise TooManyAttempts(
-                        f"Too many failed attempts. Try again in {seconds} seconds.", seconds
+                        f"Too many failed attempts. Try again in {seconds} {unit}.", seconds
                     )
 
     async def failed(self, username_key: str, source_ip: str | None) -> bool:

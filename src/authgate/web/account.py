@@ -11,6 +11,7 @@ import segno
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from authgate.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from authgate.sessions.service import ACTIVE, BrowserSession
 from authgate.web import csrf
 from authgate.web.deps import audit_context, container_of
@@ -19,6 +20,9 @@ from authgate.web.render import page, redirect, session_cookie_name
 
 router = APIRouter(include_in_schema=False)
 OptionalField = Annotated[str | None, Form(max_length=4096)]
+ENROL_MISMATCH = (
+    "That code does not match. Check the time on your phone and enter the current 6-digit code."
+)
 
 
 async def _current(request: Request) -> BrowserSession | None:
@@ -68,29 +72,30 @@ async def enrol_form(request: Request) -> Response:
     current = await _current(request)
     if current is None:
         return _to_login(request)
-    container = container_of(request)
-    secret = container.mfa.new_secret()
-    return _enrol_page(request, current, secret)
+    return await _enrol_page(request, current, container_of(request).mfa.new_secret())
 
 
-def _enrol_page(
+async def _enrol_page(
     request: Request,
     current: BrowserSession,
     secret: str,
     status: int = 200,
     error: str | None = None,
 ) -> Response:
-    mfa = container_of(request).mfa
-    uri = mfa.otpauth_uri(secret, current.username)
+    container = container_of(request)
+    user = await container.users.get_by_id(current.user_id)
+    uri = container.mfa.otpauth_uri(secret, current.username)
     return page(
         request,
         "enroll.html",
         status,
         error=error,
+        user=user,
+        replacing=bool(user and user.mfa_enabled),
         secret=secret,
         secret_groups=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         qr=_qr_svg(uri),
-        pending=mfa.seal_pending(current.user_id, secret),
+        pending=container.mfa.seal_pending(current.user_id, secret),
     )
 
 
@@ -98,25 +103,31 @@ def _enrol_page(
 async def enrol_submit(
     request: Request,
     code: OptionalField = None,
+    current_code: OptionalField = None,
     pending: Annotated[str, Form(max_length=512)] = "",
     csrf_token: OptionalField = None,
 ) -> Response:
+    """Confirm a new factor with a code from it. Replacing an enrolled factor also takes a
+    code from the old one (or a recovery code): a stolen session alone cannot swap it."""
     current = await _current(request)
     if current is None:
         return _to_login(request)
     container = container_of(request)
-    secret = container.mfa.open_pending(current.user_id, pending)
     if not csrf.valid(request, container.csrf_key, csrf_token):
-        return _enrol_page(request, current, secret, 403, CSRF_FAILED)
+        return await _enrol_page(request, current, container.mfa.new_secret(), 403, CSRF_FAILED)
+    try:
+        secret = container.mfa.open_pending(current.user_id, pending)
+    except InvalidInput as exc:
+        return await _enrol_page(request, current, container.mfa.new_secret(), 400, exc.message)
+    ctx = audit_context(request, actor=f"user:{current.user_id}")
+    user = await container.users.get_by_id(current.user_id)
+    if user is not None and user.mfa_enabled:
+        try:
+            await container.login.confirm_second_factor(user.id, current_code or "", ctx)
+        except (AuthenticationFailed, TooManyAttempts) as exc:
+            return await _enrol_page(request, current, secret, exc.status, exc.message)
     step = container.mfa.check_code(secret, code or "")
     if step is None:
-        return _enrol_page(
-            request,
-            current,
-            secret,
-            400,
-            "That code does not match. Check the time on your phone and enter the current 6-digit code.",
-        )
-    ctx = audit_context(request, actor=f"user:{current.user_id}")
+        return await _enrol_page(request, current, secret, 400, ENROL_MISMATCH)
     enrolment = await container.mfa.activate(current.user_id, secret, ctx, used_step=step)
-    return page(request, "recovery.html", codes=enrolment.recovery_codes)
+    return page(request, "recovery.html", user=user, codes=enrolment.recovery_codes)
