@@ -78,3 +78,28 @@ async def test_redis_throttle_is_shared_between_replicas(redis_store: RedisThrot
         await replica_b.check("carol", "192.0.2.4")
     await replica_b.succeeded("carol")
     await replica_a.check("carol", "192.0.2.4")
+
+
+@pytest.mark.redis
+async def test_replicas_built_with_redis_share_the_lockout(
+    container: Container, clock: FrozenClock
+) -> None:
+    """The composition root picks Redis when AUTHGATE_REDIS_URL is set: a lockout earned on
+    one replica holds on another."""
+    if REDIS_SKIP is not None:
+        pytest.skip(f"Redis {REDIS_SKIP}: set AUTHGATE_TEST_REDIS_URL")
+    settings = make_settings(
+        container.settings.data_dir, container.settings.effective_database_url, redis_url=REDIS_URL
+    )
+    first, second = Container.build(settings, clock=clock), Container.build(settings, clock=clock)
+    username = f"dora-{secrets.token_hex(3)}"
+    try:
+        await first.users.create(username, CLI, password=PASSWORD)
+        for _ in range(5):
+            with pytest.raises(AuthenticationFailed):
+                await first.login.check_password(username, "wrong-password!", CLI)
+        with pytest.raises(TooManyAttempts):
+            await second.login.check_password(username, PASSWORD, CLI)
+    finally:
+        await first.close()
+        await second.close()

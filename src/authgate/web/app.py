@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from authgate import __version__
 from authgate.container import Container
+from authgate.errors import StorageUnavailable
 from authgate.settings import Settings
 from authgate.storage.migrate import require_current
 from authgate.web import account, errors, login, ops, wellknown
@@ -25,14 +29,19 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = container is None
         built = container or Container.build(settings)
+        housekeeping: asyncio.Task[None] | None = None
         try:
             if own:
                 await require_current(built.db)
                 await built.keys.infos()  # loaded now, so JWT work survives a DB outage
             app.state.container = built
+            if own:
+                housekeeping = asyncio.create_task(_housekeeping(built))
             yield
         finally:
             if own:
+                if housekeeping is not None:
+                    housekeeping.cancel()
                 await built.close()
 
     app = FastAPI(
@@ -52,3 +61,17 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
+
+
+HOUSEKEEPING_SECONDS = 600
+log = logging.getLogger("authgate.web")
+
+
+async def _housekeeping(container: Container) -> None:
+    """Delete expired sessions now and then (any replica may do it; it is idempotent)."""
+    while True:
+        with contextlib.suppress(StorageUnavailable):
+            purged = await container.sessions.purge_expired()
+            if purged:
+                log.info("expired sessions deleted", extra={"count": purged})
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
