@@ -27,7 +27,7 @@ from authgate.ratelimit.throttle import (
     ThrottleStore,
 )
 from authgate.sessions.service import SessionService
-from authgate.settings import Settings
+from authgate.settings import KEY_REFRESH_SECONDS, Settings
 from authgate.storage.db import Database
 
 
@@ -79,6 +79,7 @@ class Container:
                 clock,
                 propagation=settings.key_propagation,
                 max_token_ttl=settings.max_token_ttl,
+                refresh_seconds=KEY_REFRESH_SECONDS,
             ),
             sessions=SessionService(db, digester, clock, settings.session_ttl),
             mfa=mfa,

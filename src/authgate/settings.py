@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic import field_validator as _field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -30,6 +38,8 @@ from authgate.durations import parse_duration
 from authgate.errors import ConfigurationError
 
 CONFIG_FILE_NAME = "authgate.toml"
+KEY_REFRESH_SECONDS = 5
+"""How often each server re-reads the signing keys (so CLI rotations reach it)."""
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -104,9 +114,10 @@ class Settings(BaseSettings):
     id_token_ttl: Duration = timedelta(hours=1)
     session_ttl: Duration = timedelta(hours=12)
     """How long a browser login lasts."""
-    key_propagation: Duration = timedelta(minutes=5)
-    """How long a new signing key is published before it signs (at least the JWKS cache
-    lifetime, so every verifier has it before the first token it signs arrives)."""
+    key_propagation: Duration = timedelta(minutes=10)
+    """How long a new signing key is published before it signs: at least ``jwks_max_age``
+    plus the servers' 5-second key refresh, so every verifier has it before the first
+    token it signs arrives."""
     jwks_max_age: Duration = timedelta(minutes=5)
     """``Cache-Control: max-age`` of the JWKS document."""
     max_form_bytes: int = Field(64 * 1024, ge=1024)
@@ -143,6 +154,17 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _check_together(self) -> Settings:
+        if self.key_propagation < self.jwks_max_age + timedelta(seconds=KEY_REFRESH_SECONDS):
+            raise ValueError(
+                "key_propagation must exceed jwks_max_age by at least "
+                f"{KEY_REFRESH_SECONDS}s, or verifiers may meet a key before they could fetch it"
+            )
+        if self.passwords.min_length > self.passwords.max_length:
+            raise ValueError("passwords.min_length is larger than passwords.max_length")
+        return self
 
     @classmethod
     def settings_customise_sources(

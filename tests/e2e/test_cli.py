@@ -148,3 +148,33 @@ def test_configuration_errors_are_reported_at_start(
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_wrong_master_key_is_caught_before_anything_is_written(data_dir: Path) -> None:
+    init_data_dir(data_dir, demo=False)
+    other = {"AUTHGATE_MASTER_KEY": "b3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXI"}
+    before = authgate(data_dir, "audit", "verify").stdout
+    result = authgate(data_dir, "user", "create", "zed", env=other, check=False)
+    assert result.returncode != 0
+    assert "master key differs" in result.stderr
+    assert authgate(data_dir, "audit", "verify").stdout == before
+
+
+def test_init_refuses_a_weak_admin_password_before_creating_anything(data_dir: Path) -> None:
+    result = authgate(data_dir, "init", "--admin-password-stdin", stdin="short\n", check=False)
+    assert result.returncode != 0
+    assert "too short" in result.stderr
+    assert not (data_dir / "authgate.db").exists()
+
+
+def test_init_and_rotate_speak_json(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "authgate.toml").write_text(
+        "[passwords]\nargon2_memory_kib = 1024\nargon2_time_cost = 1\n"
+    )
+    report = json.loads(authgate(data_dir, "init", "--json").stdout)
+    assert report["admin"]["created"] is True
+    assert len(report["admin"]["password"]) >= 24
+    assert len(report["signing_keys_created"]) == 3
+    rotated = json.loads(authgate(data_dir, "keys", "rotate", "--json").stdout)
+    assert {k["alg"] for k in rotated["keys"]} == {"ES256", "RS256", "EdDSA"}

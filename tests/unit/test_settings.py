@@ -110,3 +110,13 @@ def test_malformed_config_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "authgate.toml").write_text("issuer = \n")
     with pytest.raises(ConfigurationError, match="invalid configuration"):
         load_settings(data_dir=tmp_path)
+
+
+def test_key_propagation_must_outlast_jwks_caching(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="key_propagation must exceed jwks_max_age"):
+        load_settings(data_dir=tmp_path, key_propagation="5m", jwks_max_age="5m")
+
+
+def test_password_bounds_must_agree(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="min_length is larger"):
+        load_settings(data_dir=tmp_path, passwords={"min_length": 100, "max_length": 64})

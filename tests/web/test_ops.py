@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
-import pytest
 
+from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.container import Container
 from authgate.web.app import create_app
 from tests.conftest import make_settings
@@ -106,16 +107,54 @@ async def test_database_down_answers_503_with_retry_after(tmp_path: Path) -> Non
     await container.close()
 
 
-@pytest.mark.parametrize("issuer", ["https://auth.example.com"], ids=["https"])
-async def test_https_issuer_makes_cookies_secure(container: Container, issuer: str) -> None:
+async def test_https_issuer_pins_cookies_to_the_host(container: Container) -> None:
+    """RFC 6265bis §4.1.3.2: over https both cookies are Secure and carry ``__Host-``."""
     settings = make_settings(
-        container.settings.data_dir, container.settings.effective_database_url, issuer=issuer
+        container.settings.data_dir,
+        container.settings.effective_database_url,
+        issuer="https://auth.example.com",
     )
     container.settings = settings
+    await container.users.create("hank", CLI, password="violet-kettle-orbit")
     app = create_app(settings, container)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
-    ) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         page = await client.get("/login")
         csrf_cookie = page.headers["set-cookie"]
+        assert csrf_cookie.startswith("__Host-authgate_csrf=")
         assert "Secure" in csrf_cookie and "HttpOnly" in csrf_cookie
+        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert token
+        form = {"username": "hank", "password": "violet-kettle-orbit", "csrf_token": token.group(1)}
+        response = await client.post("/login", data=form)
+        assert response.status_code == 303
+        session_cookie = response.headers["set-cookie"]
+        assert session_cookie.startswith("__Host-authgate_session=")
+        assert "Secure" in session_cookie and "Path=/" in session_cookie
+        assert "Domain" not in session_cookie
+        assert (await client.get("/account")).status_code == 200
+
+
+async def test_redis_down_answers_503_not_500(container: Container) -> None:
+    """With Redis configured but unreachable, a login is refused with 503 (never
+    unthrottled, never a 500) and readiness says why."""
+    settings = make_settings(
+        container.settings.data_dir,
+        container.settings.effective_database_url,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    broken = Container.build(settings)
+    app = create_app(settings, broken)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        token = await csrf_token(client)
+        response = await client.post(
+            "/login", data={"username": "a", "password": "b", "csrf_token": token}
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"] == "unreachable"
+    await broken.close()

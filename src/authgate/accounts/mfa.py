@@ -129,7 +129,8 @@ class MfaService:
         """``"otp"`` or ``"recovery"`` when ``code`` is a valid, unused factor; else None."""
         text = code.strip()
         async with self._db.transaction() as session:
-            user = await UserRepository(session).by_id(user_id)
+            # Locked: two concurrent submissions of one code must not both pass.
+            user = await UserRepository(session).by_id(user_id, lock=True)
             if user is None or user.totp_secret_enc is None:
                 return None
             if _TOTP_CODE.match(text):

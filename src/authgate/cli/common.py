@@ -51,6 +51,7 @@ def run(
         try:
             if check_schema:
                 await require_current(container.db)
+                await container.keys.infos()  # fails now if the master key is the wrong one
             return await work(container)
         finally:
             await container.close()

@@ -22,15 +22,26 @@ def rotate(
     immediate: Annotated[
         bool, typer.Option(help="Sign with the new keys at once (after a compromise).")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Publish new signing keys; they sign after the propagation delay."""
 
     async def work(c: Container) -> None:
-        for info in await c.keys.rotate(CLI_CONTEXT, immediate=immediate):
-            typer.echo(
-                f"{info.alg}: new key {info.kid}, signs from {info.activates_at.isoformat()}"
-            )
-        typer.echo("previous keys stay published until every token they signed has expired")
+        infos = await c.keys.rotate(CLI_CONTEXT, immediate=immediate)
+        text = "\n".join(
+            f"{i.alg}: new key {i.kid}, signs from {i.activates_at.isoformat()}" for i in infos
+        )
+        data = {
+            "keys": [
+                {"kid": i.kid, "alg": i.alg, "activates_at": i.activates_at.isoformat()}
+                for i in infos
+            ]
+        }
+        emit(
+            as_json,
+            data,
+            text + "\nprevious keys stay published until every token they signed has expired",
+        )
 
     run(work)
 
@@ -92,6 +103,11 @@ def serve(
             await require_current(container.db)
             if not await container.keys.ready():
                 fail("no signing keys: run `authgate init`")
+            if container.redis is not None:
+                try:
+                    await container.redis.ping()
+                except Exception as exc:
+                    fail(f"cannot reach Redis at {redact(config.redis_url or '')}: {exc}")
         finally:
             await container.close()
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from authgate.accounts.passwords import PasswordPolicy
 from authgate.audit.events import CLI_CONTEXT
-from authgate.cli.common import read_stdin_secret, run, settings
+from authgate.cli.common import emit, fail, read_stdin_secret, run, settings
 from authgate.container import Container
-from authgate.errors import Conflict
+from authgate.errors import Conflict, InvalidInput
 from authgate.settings import CONFIG_FILE_NAME
 from authgate.storage import migrate as migrations
 
@@ -58,33 +59,47 @@ def init(
     demo: Annotated[
         bool, typer.Option("--demo", help=f"Also create the demo user {DEMO_USERNAME!r}.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Create (or complete) the data directory, schema, signing keys and admin user.
 
     Safe to run again: whatever exists already is kept.
     """
     config = settings()
+    report: dict[str, Any] = {"data_dir": str(config.data_dir)}
+    lines: list[str] = []
     if _write_config(config.data_dir):
-        typer.echo(f"wrote {config.data_dir / CONFIG_FILE_NAME}")
+        lines.append(f"wrote {config.data_dir / CONFIG_FILE_NAME}")
     password = read_stdin_secret("password") if admin_password_stdin else None
+    if password is not None:  # refuse a weak password before anything is created
+        try:
+            PasswordPolicy(config.passwords).check(password, admin_username)
+        except InvalidInput as exc:
+            fail(exc.message)
+    generated = secrets.token_urlsafe(max(18, config.passwords.min_length))
 
     async def work(c: Container) -> None:
         before, after = await migrations.upgrade(c.db)
-        typer.echo(
+        report["schema_revision"] = after
+        lines.append(
             f"database schema at revision {after}"
             + ("" if before == after else f" (was {before or 'empty'})")
         )
         created = await c.keys.ensure_initial(CLI_CONTEXT)
+        report["signing_keys_created"] = created
         if created:
-            typer.echo(f"created {len(created)} signing keys")
-        admin_password = password or secrets.token_urlsafe(12)
+            lines.append(f"created {len(created)} signing keys")
         try:
-            await c.users.create(admin_username, CLI_CONTEXT, password=admin_password)
+            await c.users.create(admin_username, CLI_CONTEXT, password=password or generated)
         except Conflict:
-            typer.echo(f"admin user {admin_username!r} exists already")
+            report["admin"] = {"username": admin_username, "created": False}
+            lines.append(f"admin user {admin_username!r} exists already")
         else:
-            shown = "" if password else f" with password {admin_password} (shown once)"
-            typer.echo(f"created admin user {admin_username!r}{shown}")
+            report["admin"] = {"username": admin_username, "created": True}
+            if password is None:
+                report["admin"]["password"] = generated
+            shown = "" if password else f" with password {generated} (shown once)"
+            lines.append(f"created admin user {admin_username!r}{shown}")
         if demo:
             try:
                 await c.users.create(
@@ -94,11 +109,13 @@ def init(
                     email="demo@example.com",
                     attributes={"department": "engineering"},
                 )
-                typer.echo(f"created demo user {DEMO_USERNAME!r} with password {DEMO_PASSWORD!r}")
+                lines.append(f"created demo user {DEMO_USERNAME!r} with password {DEMO_PASSWORD!r}")
+                report["demo_user"] = DEMO_USERNAME
             except Conflict:
-                pass
+                report["demo_user"] = DEMO_USERNAME
 
     run(work, create=True, check_schema=False)
+    emit(as_json, report, "\n".join(lines))
 
 
 def migrate() -> None:

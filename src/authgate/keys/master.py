@@ -61,7 +61,7 @@ class MasterKey:
                 f"no master key: {path} is missing and AUTHGATE_MASTER_KEY is unset; "
                 "run `authgate init` first"
             )
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32) + "\n")

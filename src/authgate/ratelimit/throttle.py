@@ -9,13 +9,17 @@ counters live in Redis when configured (shared by every replica), else in this p
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from authgate.clock import Clock
-from authgate.errors import TooManyAttempts
+from authgate.errors import StorageUnavailable, TooManyAttempts
 from authgate.settings import RateLimitSettings
 
 
@@ -58,20 +62,31 @@ class MemoryThrottleStore:
         self._data.pop(key, None)
 
 
+@asynccontextmanager
+async def _redis_available() -> AsyncIterator[None]:
+    """Redis down means the counters cannot be read: refuse (503) rather than let
+    unthrottled guesses through."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StorageUnavailable("Redis is unreachable; try again shortly") from exc
+
+
 class RedisThrottleStore:
     def __init__(self, redis: Redis, prefix: str = "authgate:throttle:") -> None:
         self._redis = redis
         self._prefix = prefix
 
     async def get(self, key: str, now: float) -> Failures | None:
-        data = await self._redis.hgetall(self._prefix + key)
+        async with _redis_available():
+            data = await self._redis.hgetall(self._prefix + key)
         if not data:
             return None
         return Failures(int(data[b"count"]), float(data[b"last"]))
 
     async def add_failure(self, key: str, now: float, window: float) -> Failures:
         name = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with _redis_available(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(name, "count", 1)
             pipe.hset(name, "last", repr(now))
             pipe.expire(name, max(1, int(window)))
@@ -79,7 +94,8 @@ class RedisThrottleStore:
         return Failures(int(count), now)
 
     async def reset(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        async with _redis_available():
+            await self._redis.delete(self._prefix + key)
 
 
 class LoginThrottle:

@@ -98,13 +98,14 @@ async def unavailable_as_error() -> AsyncIterator[None]:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the one writer; foreign keys are off by default in SQLite."""
+    """WAL with synchronous=FULL: a commit AuthGate answered "yes" to survives a power cut
+    (spec §7). Foreign keys are off by default in SQLite."""
     # Transactions are begun by the "begin" hook below, as BEGIN IMMEDIATE.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 

@@ -21,8 +21,8 @@ class UserRepository:
             query = query.with_for_update()
         return (await self._s.execute(query)).scalar_one_or_none()
 
-    async def by_id(self, user_id: str) -> UserRow | None:
-        return await self._s.get(UserRow, user_id)
+    async def by_id(self, user_id: str, *, lock: bool = False) -> UserRow | None:
+        return await self._s.get(UserRow, user_id, with_for_update=lock)
 
     async def add(self, row: UserRow) -> None:
         self._s.add(row)

@@ -13,10 +13,9 @@ from starlette.responses import Response
 
 from authgate.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from authgate.sessions.service import ACTIVE, BrowserSession
-from authgate.web import csrf
 from authgate.web.deps import audit_context, container_of
 from authgate.web.login import CSRF_FAILED
-from authgate.web.render import page, redirect, session_cookie_name
+from authgate.web.render import csrf_ok, page, redirect, session_cookie_name
 
 router = APIRouter(include_in_schema=False)
 OptionalField = Annotated[str | None, Form(max_length=4096)]
@@ -113,12 +112,15 @@ async def enrol_submit(
     if current is None:
         return _to_login(request)
     container = container_of(request)
-    if not csrf.valid(request, container.csrf_key, csrf_token):
+    if not csrf_ok(request, csrf_token):
         return await _enrol_page(request, current, container.mfa.new_secret(), 403, CSRF_FAILED)
     try:
         secret = container.mfa.open_pending(current.user_id, pending)
     except InvalidInput as exc:
         return await _enrol_page(request, current, container.mfa.new_secret(), 400, exc.message)
+    step = container.mfa.check_code(secret, code or "")
+    if step is None:
+        return await _enrol_page(request, current, secret, 400, ENROL_MISMATCH)
     ctx = audit_context(request, actor=f"user:{current.user_id}")
     user = await container.users.get_by_id(current.user_id)
     if user is not None and user.mfa_enabled:
@@ -126,8 +128,5 @@ async def enrol_submit(
             await container.login.confirm_second_factor(user.id, current_code or "", ctx)
         except (AuthenticationFailed, TooManyAttempts) as exc:
             return await _enrol_page(request, current, secret, exc.status, exc.message)
-    step = container.mfa.check_code(secret, code or "")
-    if step is None:
-        return await _enrol_page(request, current, secret, 400, ENROL_MISMATCH)
     enrolment = await container.mfa.activate(current.user_id, secret, ctx, used_step=step)
     return page(request, "recovery.html", user=user, codes=enrolment.recovery_codes)

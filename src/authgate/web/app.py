@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,8 +69,12 @@ log = logging.getLogger("authgate.web")
 async def _housekeeping(container: Container) -> None:
     """Delete expired sessions now and then (any replica may do it; it is idempotent)."""
     while True:
-        with contextlib.suppress(StorageUnavailable):
+        try:
             purged = await container.sessions.purge_expired()
             if purged:
                 log.info("expired sessions deleted", extra={"count": purged})
+        except StorageUnavailable:
+            pass
+        except Exception:  # a bug here must not end housekeeping for good
+            log.exception("session purge failed")
         await asyncio.sleep(HOUSEKEEPING_SECONDS)

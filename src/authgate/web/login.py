@@ -11,10 +11,10 @@ from starlette.responses import Response
 from authgate.audit.events import AuditTag
 from authgate.errors import AuthenticationFailed, TooManyAttempts
 from authgate.sessions.service import ACTIVE, MFA_PENDING
-from authgate.web import csrf
 from authgate.web.deps import audit_context, container_of
 from authgate.web.render import (
     clear_session_cookie,
+    csrf_ok,
     page,
     redirect,
     safe_next,
@@ -52,7 +52,7 @@ async def login_submit(
 ) -> Response:
     container = container_of(request)
     target = safe_next(next)
-    if not csrf.valid(request, container.csrf_key, csrf_token):
+    if not csrf_ok(request, csrf_token):
         return page(request, "login.html", 403, error=CSRF_FAILED, next=target, username=username)
     ctx = audit_context(request)
     try:
@@ -105,7 +105,7 @@ async def mfa_submit(
     current = await container.sessions.lookup(cookie)
     if current is None or current.stage != MFA_PENDING:
         return redirect("/login")
-    if not csrf.valid(request, container.csrf_key, csrf_token):
+    if not csrf_ok(request, csrf_token):
         return page(request, "mfa.html", 403, error=CSRF_FAILED, next=target)
     ctx = audit_context(request, actor=f"user:{current.user_id}")
     try:
@@ -139,7 +139,7 @@ async def logout_form(request: Request) -> Response:
 @router.post("/logout")
 async def logout_submit(request: Request, csrf_token: OptionalField = None) -> Response:
     container = container_of(request)
-    if not csrf.valid(request, container.csrf_key, csrf_token):
+    if not csrf_ok(request, csrf_token):
         return page(request, "logout.html", 403, error=CSRF_FAILED)
     cookie = request.cookies.get(session_cookie_name(request))
     current = await container.sessions.lookup(cookie)

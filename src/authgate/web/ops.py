@@ -32,6 +32,12 @@ async def readyz(request: Request) -> Response:
         checks["keys"] = "ok" if await container.keys.ready() else "missing"
     except StorageUnavailable:
         checks["keys"] = "unknown"
+    if container.redis is not None:
+        try:
+            await container.redis.ping()
+            checks["redis"] = "ok"
+        except Exception:  # any failure means Redis cannot be used
+            checks["redis"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
     headers = {} if ready else {"Retry-After": "5"}
     return JSONResponse(

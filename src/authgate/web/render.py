@@ -42,11 +42,18 @@ def session_cookie_name(request: Request) -> str:
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     container = container_of(request)
-    token, fresh_cookie = csrf.token_for(request, container.csrf_key)
+    token, fresh_cookie = csrf.token_for(
+        request, container.csrf_key, container.settings.issuer_is_https
+    )
     html = _env.get_template(template).render(csrf_token=token, request=request, **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     csrf.set_cookie(response, fresh_cookie, container.settings.issuer_is_https)
     return response
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    container = container_of(request)
+    return csrf.valid(request, container.csrf_key, submitted, container.settings.issuer_is_https)
 
 
 def redirect(url: str) -> RedirectResponse:
