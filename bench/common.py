@@ -11,13 +11,15 @@ Run the scripts from the repository root with the virtualenv's interpreter, e.g.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import secrets
 import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,3 +190,21 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
+
+
+def run_script(
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    measure: Callable[[RunningServer, argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    argv: list[str] | None = None,
+) -> int:
+    """The shared ``main`` of a benchmark script: parse flags, measure one server, print."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    with benchmark_server() as server:
+        result = measure(server, args)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0

@@ -10,7 +10,6 @@ machine as the server, so both share its CPUs.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -21,11 +20,11 @@ from urllib.parse import urlsplit
 import httpx
 from common import (
     RunningServer,
-    benchmark_server,
     bounded_int,
     describe_machine,
     format_table,
     machine,
+    run_script,
 )
 
 PATHS = ("/healthz", "/.well-known/jwks.json")
@@ -157,14 +156,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    with benchmark_server() as server:
-        result = measure(server, args)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return run_script(__doc__.split("\n\n")[0], add_arguments, measure, render, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ dominates its latency; for comparison the script also times ``argon2.PasswordHas
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -23,11 +22,11 @@ from common import (
     DEMO_USERNAME,
     Argon2Params,
     RunningServer,
-    benchmark_server,
     bounded_int,
     describe_machine,
     format_table,
     machine,
+    run_script,
     stored_hash_params,
     summarize_ms,
 )
@@ -199,14 +198,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    with benchmark_server() as server:
-        result = measure(server, args)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return run_script(__doc__.split("\n\n")[0], add_arguments, measure, render, argv)
 
 
 if __name__ == "__main__":

@@ -9,29 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    POSTGRES_SKIP,
+    BACKENDS,
     POSTGRES_URL,
     create_postgres_database,
     drop_postgres_database,
 )
 
-E2E_BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param(
-        "postgresql",
-        id="postgresql",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(
-                POSTGRES_SKIP is not None,
-                reason=f"PostgreSQL {POSTGRES_SKIP}: set AUTHGATE_TEST_POSTGRES_URL",
-            ),
-        ],
-    ),
-]
 
-
-@pytest.fixture(params=E2E_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Environment for the CLI and server: {} for SQLite, a fresh database for PostgreSQL."""
     if request.param == "sqlite":
