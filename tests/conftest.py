@@ -24,11 +24,21 @@ from authgate.settings import Settings, load_settings
 from authgate.storage import migrate
 from authgate.storage.db import Database
 from authgate.storage.models import (
+    ApiRow,
     AuditEventRow,
     AuditHeadRow,
+    AuthorizationCodeRow,
+    BindingRow,
+    ClientRow,
+    ConsentRow,
+    GrantRow,
     RecoveryCodeRow,
+    RefreshTokenRow,
+    RevokedTokenRow,
+    RoleRow,
     SessionRow,
     SigningKeyRow,
+    UsedAssertionRow,
     UserRow,
 )
 
@@ -144,7 +154,23 @@ async def database_url(
 
 async def empty_database(db: Database) -> None:
     async with db.transaction() as session:
-        for model in (RecoveryCodeRow, SessionRow, AuditEventRow, SigningKeyRow, UserRow):
+        for model in (
+            RefreshTokenRow,
+            AuthorizationCodeRow,
+            GrantRow,
+            ConsentRow,
+            RevokedTokenRow,
+            UsedAssertionRow,
+            BindingRow,
+            RoleRow,
+            ClientRow,
+            ApiRow,
+            RecoveryCodeRow,
+            SessionRow,
+            AuditEventRow,
+            SigningKeyRow,
+            UserRow,
+        ):
             await session.execute(delete(model))
         await session.execute(update(AuditHeadRow).values(last_id=0, last_hash="0" * 64))
 

@@ -52,7 +52,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        dict[str, Any] | None: JSON(),
+        list[str]: JSON(),
+    }
 
 
 class UserRow(Base):
@@ -138,3 +143,164 @@ class AuditHeadRow(Base):
 
 
 Index("ix_sessions_expires_at", SessionRow.expires_at)
+
+
+class ClientRow(Base):
+    """An OAuth 2.0 client (RFC 6749 §2). Secrets are stored only as keyed digests."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    auth_method: Mapped[str] = mapped_column(String(32))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_digest: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None]
+    grant_types: Mapped[list[str]]
+    scopes: Mapped[list[str]]
+    redirect_uris: Mapped[list[str]]
+    post_logout_redirect_uris: Mapped[list[str]]
+    audience: Mapped[str | None] = mapped_column(String(500))
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    jwks: Mapped[dict[str, Any] | None]
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    access_token_ttl: Mapped[int | None] = mapped_column(Integer)
+    refresh_token_ttl: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiRow(Base):
+    """A resource server (RFC 8707 §2): its audience and the permissions it understands."""
+
+    __tablename__ = "apis"
+
+    audience: Mapped[str] = mapped_column(String(500), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    permissions: Mapped[list[str]]
+    token_format: Mapped[str] = mapped_column(String(16), default="jwt")
+    created_at: Mapped[datetime]
+
+
+class RoleRow(Base):
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(150), primary_key=True)
+    permissions: Mapped[list[str]]
+    created_at: Mapped[datetime]
+
+
+class BindingRow(Base):
+    """*member* gets *role* on *scope* (spec §1)."""
+
+    __tablename__ = "bindings"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(
+        String(150), ForeignKey("roles.name", ondelete="CASCADE"), index=True
+    )
+    member: Mapped[str] = mapped_column(String(300), index=True)
+    scope: Mapped[str] = mapped_column(String(1000), default="/")
+    condition: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ChangeCounterRow(Base):
+    """Bumped by every write to the access model, so other processes see a change."""
+
+    __tablename__ = "change_counter"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class AuthorizationCodeRow(Base):
+    """RFC 6749 §4.1.2: single use, short lived, bound to client, redirect URI and PKCE."""
+
+    __tablename__ = "authorization_codes"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    scope: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str | None] = mapped_column(String(500))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    nonce: Mapped[str | None] = mapped_column(String(500))
+    auth_time: Mapped[datetime]
+    amr: Mapped[list[str]]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    grant_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class GrantRow(Base):
+    """One authorization: the family of refresh tokens (and access tokens) that descend
+    from one code or one login. Revoking it ends them all (RFC 9700 §4.14.2)."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str | None] = mapped_column(
+        String(255), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str | None] = mapped_column(String(500))
+    auth_time: Mapped[datetime | None]
+    amr: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "refresh_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("grants.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RevokedTokenRow(Base):
+    """Deny list of JWT access tokens (RFC 7009 §2) until they would expire anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ConsentRow(Base):
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes: Mapped[list[str]]
+    granted_at: Mapped[datetime]
+
+
+class UsedAssertionRow(Base):
+    """``jti`` of ``private_key_jwt`` assertions already seen (RFC 7523 §3 item 7)."""
+
+    __tablename__ = "used_assertions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
