@@ -15,20 +15,29 @@ from authgate.accounts.login import LoginService
 from authgate.accounts.mfa import MfaService
 from authgate.accounts.passwords import PasswordHashing, PasswordPolicy
 from authgate.accounts.users import UserService
+from authgate.apis.service import ApiService
 from authgate.audit.log import AuditLog
+from authgate.clients.service import ClientService
 from authgate.clock import Clock, SystemClock
 from authgate.digests import Digester
 from authgate.keys.master import MasterKey
 from authgate.keys.service import KeyService
+from authgate.protocol.authorize import AuthorizationPipeline
+from authgate.protocol.config import EngineConfig
 from authgate.ratelimit.throttle import (
     LoginThrottle,
     MemoryThrottleStore,
     RedisThrottleStore,
     ThrottleStore,
 )
+from authgate.rbac.service import AccessService
 from authgate.sessions.service import SessionService
 from authgate.settings import KEY_REFRESH_SECONDS, Settings
 from authgate.storage.db import Database
+from authgate.tokens.consents import ConsentService
+from authgate.tokens.engine import OAuthEngine, build_engine
+from authgate.tokens.signer import JwtSigner
+from authgate.tokens.store import SqlTokenStore
 
 
 @dataclass
@@ -44,6 +53,13 @@ class Container:
     mfa: MfaService
     login: LoginService
     csrf_key: bytes
+    digester: Digester
+    clients: ClientService
+    apis: ApiService
+    access: AccessService
+    consents: ConsentService
+    oauth: OAuthEngine
+    authorize: AuthorizationPipeline
     redis: Redis | None = field(default=None)
 
     @classmethod
@@ -65,28 +81,68 @@ class Container:
         mfa = MfaService(
             db, master, digester, audit, clock, issuer_name=_issuer_name(settings.issuer)
         )
+        users = UserService(db, audit, PasswordPolicy(settings.passwords), hashing, clock)
+        keys = KeyService(
+            db,
+            master,
+            audit,
+            clock,
+            propagation=settings.key_propagation,
+            max_token_ttl=settings.max_token_ttl,
+            refresh_seconds=KEY_REFRESH_SECONDS,
+        )
+        clients = ClientService(
+            db, digester, audit, clock, max_access_token_ttl=settings.max_token_ttl
+        )
+        apis = ApiService(db, audit, clock)
+        access = AccessService(db, audit, clock)
+        engine_config = EngineConfig(
+            issuer=settings.issuer,
+            access_token_ttl=settings.access_token_ttl,
+            refresh_token_ttl=settings.refresh_token_ttl,
+            id_token_ttl=settings.id_token_ttl,
+        )
+        token_store = SqlTokenStore(db)
+        oauth = build_engine(
+            engine_config,
+            store=token_store,
+            signer=JwtSigner(keys),
+            clients=clients,
+            apis=apis,
+            policy=access,
+            users=users,
+            digest=digester.digest,
+            now=clock.now,
+        )
         return cls(
             settings=settings,
             clock=clock,
             db=db,
             master=master,
             audit=audit,
-            users=UserService(db, audit, PasswordPolicy(settings.passwords), hashing, clock),
-            keys=KeyService(
-                db,
-                master,
-                audit,
-                clock,
-                propagation=settings.key_propagation,
-                max_token_ttl=settings.max_token_ttl,
-                refresh_seconds=KEY_REFRESH_SECONDS,
-            ),
+            users=users,
+            keys=keys,
             sessions=SessionService(db, digester, clock, settings.session_ttl),
             mfa=mfa,
             login=LoginService(
                 db, hashing, LoginThrottle(settings.rate_limits, store, clock), mfa, audit
             ),
             csrf_key=master.derive("csrf"),
+            digester=digester,
+            clients=clients,
+            apis=apis,
+            access=access,
+            consents=ConsentService(db, audit, clock),
+            oauth=oauth,
+            authorize=AuthorizationPipeline(
+                engine_config,
+                clients,
+                oauth.apis,
+                access,
+                token_store,
+                digester.digest,
+                clock.now,
+            ),
             redis=redis,
         )
 

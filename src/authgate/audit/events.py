@@ -23,6 +23,21 @@ class AuditTag(StrEnum):
     USER_DELETED = "user:deleted"
     KEY_CREATED = "key:created"
     KEY_ROTATED = "key:rotated"
+    CLIENT_CREATED = "client:created"
+    CLIENT_UPDATED = "client:updated"
+    CLIENT_DISABLED = "client:disabled"
+    CLIENT_ENABLED = "client:enabled"
+    CLIENT_DELETED = "client:deleted"
+    CLIENT_SECRET_ROTATED = "client:secret-rotated"
+    API_CREATED = "api:created"
+    ROLE_CREATED = "role:created"
+    BINDING_CREATED = "binding:created"
+    BINDING_DELETED = "binding:deleted"
+    OAUTH_CODE_REPLAYED = "oauth:code:replayed"
+    OAUTH_REFRESH_REUSED = "oauth:refresh:reused"
+    OAUTH_TOKEN_REVOKED = "oauth:token:revoked"
+    OAUTH_CONSENT_GRANTED = "oauth:consent:granted"
+    OAUTH_CONSENT_REVOKED = "oauth:consent:revoked"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from authgate import __version__
-from authgate.cli import ops, setup, users
+from authgate.cli import access, clients, ops, setup, users
 from authgate.cli.common import state
 
 app = typer.Typer(
@@ -45,6 +45,11 @@ app.command()(setup.init)
 app.command()(setup.migrate)
 app.command()(ops.serve)
 app.add_typer(users.app, name="user")
+app.add_typer(clients.app, name="client")
+app.add_typer(access.api_app, name="api")
+app.add_typer(access.role_app, name="role")
+app.command()(access.bind)
+app.command()(access.unbind)
 app.add_typer(ops.keys_app, name="keys")
 app.add_typer(ops.audit_app, name="audit")
 

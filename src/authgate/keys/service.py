@@ -229,6 +229,14 @@ class KeyService:
         chosen = max(active, key=lambda k: k.info.activates_at)
         return chosen.info.kid, chosen.private
 
+    async def verification_key(self, kid: str) -> tuple[str, SigningKey] | None:
+        """The (algorithm, key) of a published key, to verify AuthGate's own tokens."""
+        now = self._clock.now()
+        for loaded in await self._keys():
+            if loaded.info.kid == kid and loaded.info.published(now):
+                return loaded.info.alg, loaded.private
+        return None
+
     async def ready(self) -> bool:
         try:
             for alg in ("ES256", "RS256"):

@@ -8,7 +8,18 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authgate.storage.models import RecoveryCodeRow, SessionRow, SigningKeyRow, UserRow
+from authgate.storage.models import (
+    ApiRow,
+    BindingRow,
+    ChangeCounterRow,
+    ClientRow,
+    GrantRow,
+    RecoveryCodeRow,
+    RoleRow,
+    SessionRow,
+    SigningKeyRow,
+    UserRow,
+)
 
 
 class UserRepository:
@@ -102,3 +113,134 @@ class SigningKeyRepository:
     async def add(self, row: SigningKeyRow) -> None:
         self._s.add(row)
         await self._s.flush()
+
+
+class ClientRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, client_id: str, *, lock: bool = False) -> ClientRow | None:
+        return await self._s.get(ClientRow, client_id, with_for_update=lock)
+
+    async def add(self, row: ClientRow) -> None:
+        self._s.add(row)
+        await self._s.flush()
+
+    async def delete(self, client_id: str) -> None:
+        """The database cascades to the client's codes, grants, refresh tokens, consents."""
+        await self._s.execute(delete(ClientRow).where(ClientRow.client_id == client_id))
+
+    async def list(self) -> Sequence[ClientRow]:
+        rows = await self._s.execute(
+            select(ClientRow).order_by(ClientRow.name, ClientRow.client_id)
+        )
+        return rows.scalars().all()
+
+
+class GrantRevoker:
+    """The one write client management makes to the token tables: ending a client's grants."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def revoke_for_client(self, client_id: str, now: datetime) -> int:
+        result = await self._s.execute(
+            update(GrantRow)
+            .where(GrantRow.client_id == client_id, GrantRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class ApiRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, audience: str) -> ApiRow | None:
+        return await self._s.get(ApiRow, audience)
+
+    async def add(self, row: ApiRow) -> None:
+        self._s.add(row)
+        await self._s.flush()
+
+    async def list(self) -> Sequence[ApiRow]:
+        return (await self._s.execute(select(ApiRow).order_by(ApiRow.audience))).scalars().all()
+
+
+class RoleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, name: str) -> RoleRow | None:
+        return await self._s.get(RoleRow, name)
+
+    async def add(self, row: RoleRow) -> None:
+        self._s.add(row)
+        await self._s.flush()
+
+
+class BindingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, binding_id: str) -> BindingRow | None:
+        return await self._s.get(BindingRow, binding_id)
+
+    async def add(self, row: BindingRow) -> None:
+        self._s.add(row)
+        await self._s.flush()
+
+    async def delete(self, binding_id: str) -> None:
+        await self._s.execute(delete(BindingRow).where(BindingRow.id == binding_id))
+
+    async def delete_for_member(self, member: str) -> int:
+        result = await self._s.execute(delete(BindingRow).where(BindingRow.member == member))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def find(
+        self, role: str, member: str, scope: str, condition: str | None
+    ) -> BindingRow | None:
+        query = select(BindingRow).where(
+            BindingRow.role == role,
+            BindingRow.member == member,
+            BindingRow.scope == scope,
+            BindingRow.condition.is_(None)
+            if condition is None
+            else BindingRow.condition == condition,
+        )
+        return (await self._s.execute(query.limit(1))).scalar_one_or_none()
+
+    async def permissions_of(self, member: str, scope: str) -> list[list[str]]:
+        """The permission lists of the roles bound to ``member`` at exactly ``scope``,
+        without a condition."""
+        rows = await self._s.execute(
+            select(RoleRow.permissions)
+            .join(BindingRow, BindingRow.role == RoleRow.name)
+            .where(
+                BindingRow.member == member,
+                BindingRow.scope == scope,
+                BindingRow.condition.is_(None),
+            )
+        )
+        return [list(p) for p in rows.scalars().all()]
+
+
+class ChangeCounterRepository:
+    """Counters other processes poll to learn that a cached model changed."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def bump(self, name: str) -> None:
+        result = await self._s.execute(
+            update(ChangeCounterRow)
+            .where(ChangeCounterRow.name == name)
+            .values(value=ChangeCounterRow.value + 1)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            self._s.add(ChangeCounterRow(name=name, value=1))
+            await self._s.flush()
+
+    async def value(self, name: str) -> int:
+        row = await self._s.get(ChangeCounterRow, name, populate_existing=True)
+        return row.value if row else 0

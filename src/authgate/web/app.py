@@ -16,7 +16,7 @@ from authgate.container import Container
 from authgate.errors import StorageUnavailable
 from authgate.settings import Settings
 from authgate.storage.migrate import require_current
-from authgate.web import account, errors, login, ops, wellknown
+from authgate.web import account, authorize, errors, login, oauth, ops, wellknown
 from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (ops, wellknown, login, account):
+    for module in (ops, wellknown, login, account, oauth, authorize):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes)

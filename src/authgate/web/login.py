@@ -34,12 +34,19 @@ def _login_metric(request: Request, outcome: str) -> None:
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
+async def login_form(
+    request: Request,
+    next: str | None = None,
+    force: str | None = None,
+    login_hint: str | None = None,
+) -> Response:
+    """``force`` asks for the password even with a session (OIDC ``prompt=login``,
+    ``max_age``); ``login_hint`` fills in the username (OIDC Core §3.1.2.1)."""
     container = container_of(request)
     current = await container.sessions.lookup(request.cookies.get(session_cookie_name(request)))
-    if current is not None and current.stage == ACTIVE:
+    if current is not None and current.stage == ACTIVE and not force:
         return redirect(safe_next(next))
-    return page(request, "login.html", next=safe_next(next), username="")
+    return page(request, "login.html", next=safe_next(next), username=(login_hint or "")[:150])
 
 
 @router.post("/login")

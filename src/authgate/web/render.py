@@ -87,7 +87,7 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 def safe_next(target: str | None, default: str = "/account") -> str:
     """Only same-site paths: no scheme, no host, no protocol-relative ``//`` (open
     redirect, RFC 9700 §4.11)."""
-    if not target or len(target) > 2000:
+    if not target or len(target) > 8000:
         return default
     if not target.startswith("/") or target.startswith(("//", "/\\")) or "\\" in target:
         return default

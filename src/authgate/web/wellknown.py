@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from authgate.keys.service import ALGORITHMS
+from authgate.protocol.client_auth import ASSERTION_ALGORITHMS
+from authgate.web.authorize import AUTHORIZE_PATH, END_SESSION_PATH, USERINFO_PATH
 from authgate.web.deps import container_of
+from authgate.web.oauth import INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH
 
 router = APIRouter()
 JWKS_PATH = "/.well-known/jwks.json"
@@ -28,19 +30,52 @@ async def jwks(request: Request) -> JSONResponse:
     )
 
 
-def discovery_document(issuer: str) -> dict[str, Any]:
+def discovery_document(issuer: str, grant_types: tuple[str, ...]) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 §3 and RFC 8414 §2 metadata."""
+    auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
     return {
         "issuer": issuer,
+        "authorization_endpoint": issuer + AUTHORIZE_PATH,
+        "token_endpoint": issuer + TOKEN_PATH,
+        "userinfo_endpoint": issuer + USERINFO_PATH,
         "jwks_uri": issuer + JWKS_PATH,
-        "id_token_signing_alg_values_supported": list(ALGORITHMS),
+        "introspection_endpoint": issuer + INTROSPECT_PATH,
+        "revocation_endpoint": issuer + REVOKE_PATH,
+        "end_session_endpoint": issuer + END_SESSION_PATH,
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(grant_types),
         "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "amr",
+            "nonce",
+            "preferred_username",
+            "email",
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
     }
 
 
 @router.get("/.well-known/openid-configuration", include_in_schema=False)
 @router.get("/.well-known/oauth-authorization-server", include_in_schema=False)
 async def discovery(request: Request) -> JSONResponse:
-    issuer = container_of(request).settings.issuer
-    return JSONResponse(
-        discovery_document(issuer), headers={"Cache-Control": "public, max-age=300"}
-    )
+    container = container_of(request)
+    document = discovery_document(container.settings.issuer, container.oauth.grant_types)
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,1 @@
+"""Protected APIs (resource servers), identified by their audience."""

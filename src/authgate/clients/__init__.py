@@ -1,0 +1,1 @@
+"""OAuth 2.0 clients: registration, secrets, and their validation rules."""

@@ -1,0 +1,1 @@
+"""Token grants: one small class per grant type, registered in :data:`registry`."""

@@ -1,0 +1,65 @@
+"""Remembered consent: per user and client, the scopes the user agreed to share.
+Revocable by the user; revoking also ends the grants that client holds for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.log import AuditLog
+from authgate.clock import Clock
+from authgate.storage.db import Database
+from authgate.storage.oauth_repositories import ConsentRepository, GrantRepository
+
+
+@dataclass(frozen=True)
+class Consent:
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
+
+
+class ConsentService:
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+
+    async def scopes(self, user_id: str, client_id: str) -> frozenset[str]:
+        async with self._db.transaction() as session:
+            row = await ConsentRepository(session).get(user_id, client_id)
+            return frozenset(row.scopes) if row else frozenset()
+
+    async def grant(
+        self, user_id: str, client_id: str, scopes: list[str], ctx: AuditContext
+    ) -> None:
+        async with self._db.transaction() as session:
+            await ConsentRepository(session).put(user_id, client_id, scopes, self._clock.now())
+            await self._audit.append(
+                session,
+                AuditTag.OAUTH_CONSENT_GRANTED,
+                ctx,
+                subject=f"user:{user_id}",
+                details={"client_id": client_id, "scopes": scopes},
+            )
+
+    async def revoke(self, user_id: str, client_id: str, ctx: AuditContext) -> bool:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            removed = await ConsentRepository(session).delete(user_id, client_id)
+            if removed:
+                await GrantRepository(session).revoke_for(user_id, client_id, now)
+                await self._audit.append(
+                    session,
+                    AuditTag.OAUTH_CONSENT_REVOKED,
+                    ctx,
+                    subject=f"user:{user_id}",
+                    details={"client_id": client_id},
+                )
+            return removed
+
+    async def for_user(self, user_id: str) -> list[Consent]:
+        async with self._db.transaction() as session:
+            rows = await ConsentRepository(session).for_user(user_id)
+            return [Consent(r.client_id, tuple(r.scopes), r.granted_at) for r in rows]

@@ -1,0 +1,130 @@
+"""Assembles the OAuth engine from AuthGate's services (called by the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from authgate.protocol.client_auth import ClientAuthenticator
+from authgate.protocol.config import EngineConfig
+from authgate.protocol.endpoints import (
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+    TokenEndpoint,
+    TokenInspector,
+)
+from authgate.protocol.grants.authorization_code import AuthorizationCodeGrant
+from authgate.protocol.grants.base import GrantDeps, TokenGrant
+from authgate.protocol.grants.client_credentials import ClientCredentialsGrant
+from authgate.protocol.grants.refresh_token import RefreshTokenGrant
+from authgate.protocol.ports import (
+    AccessPolicy,
+    ApiDirectory,
+    ApiView,
+    ClientDirectory,
+    UserDirectory,
+)
+from authgate.protocol.tokens import TokenMinter
+from authgate.tokens.signer import JwtSigner
+from authgate.tokens.store import SqlTokenStore
+
+#: AuthGate's own API (spec §4): the decision API and the admin API.
+ADMIN_PERMISSIONS = (
+    "authgate:evaluate",
+    "authgate:users.read",
+    "authgate:users.write",
+    "authgate:clients.read",
+    "authgate:clients.write",
+    "authgate:apis.read",
+    "authgate:apis.write",
+    "authgate:roles.read",
+    "authgate:roles.write",
+    "authgate:bindings.read",
+    "authgate:bindings.write",
+    "authgate:audit.read",
+)
+
+
+@dataclass(frozen=True)
+class BuiltinApi:
+    audience: str
+    permissions: Sequence[str]
+    name: str = "AuthGate"
+    token_format: str = "jwt"
+
+
+class ApisWithBuiltin:
+    """The registered APIs plus AuthGate's own, which exists without registration."""
+
+    def __init__(self, apis: ApiDirectory, builtin: BuiltinApi) -> None:
+        self._apis = apis
+        self._builtin = builtin
+
+    async def get(self, audience: str) -> ApiView | None:
+        if audience == self._builtin.audience:
+            return self._builtin
+        return await self._apis.get(audience)
+
+
+@dataclass(frozen=True)
+class OAuthEngine:
+    config: EngineConfig
+    token: TokenEndpoint
+    introspection: IntrospectionEndpoint
+    revocation: RevocationEndpoint
+    inspector: TokenInspector
+    store: SqlTokenStore
+    minter: TokenMinter
+    signer: JwtSigner
+    apis: ApisWithBuiltin
+    grant_types: tuple[str, ...]
+
+
+def build_engine(
+    config: EngineConfig,
+    *,
+    store: SqlTokenStore,
+    signer: JwtSigner,
+    clients: ClientDirectory,
+    apis: ApiDirectory,
+    policy: AccessPolicy,
+    users: UserDirectory,
+    digest: Callable[[str], str],
+    now: Callable[[], datetime],
+) -> OAuthEngine:
+    all_apis = ApisWithBuiltin(apis, BuiltinApi(config.admin_audience, ADMIN_PERMISSIONS))
+    minter = TokenMinter(signer, config, now)
+    deps = GrantDeps(
+        config=config,
+        minter=minter,
+        apis=all_apis,
+        policy=policy,
+        grants=store,
+        codes=store,
+        users=users,
+        digest=digest,
+        now=now,
+    )
+    grants: dict[str, TokenGrant] = {
+        grant.grant_type: grant
+        for grant in (
+            AuthorizationCodeGrant(deps),
+            ClientCredentialsGrant(deps),
+            RefreshTokenGrant(deps),
+        )
+    }
+    auth = ClientAuthenticator(clients, store, config.token_endpoint, now)
+    inspector = TokenInspector(config, signer, store, store, clients, users, digest, now)
+    return OAuthEngine(
+        config=config,
+        token=TokenEndpoint(auth, grants),
+        introspection=IntrospectionEndpoint(auth, inspector),
+        revocation=RevocationEndpoint(auth, inspector, store, store, now),
+        inspector=inspector,
+        store=store,
+        minter=minter,
+        signer=signer,
+        apis=all_apis,
+        grant_types=tuple(grants),
+    )
