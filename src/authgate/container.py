@@ -32,8 +32,9 @@ from authgate.ratelimit.throttle import (
 )
 from authgate.rbac.service import AccessService
 from authgate.sessions.service import SessionService
-from authgate.settings import KEY_REFRESH_SECONDS, Settings
+from authgate.settings import ACCESS_POLL_SECONDS, KEY_REFRESH_SECONDS, Settings
 from authgate.storage.db import Database
+from authgate.tokens.cache import CachedApis, CachedClients, CachedPolicy, ChangeWatch
 from authgate.tokens.consents import ConsentService
 from authgate.tokens.engine import OAuthEngine, build_engine
 from authgate.tokens.signer import JwtSigner
@@ -103,13 +104,16 @@ class Container:
             id_token_ttl=settings.id_token_ttl,
         )
         token_store = SqlTokenStore(db)
+        watch = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS)
+        cached_clients = CachedClients(clients, digester, clock, watch)
+        cached_policy = CachedPolicy(access, watch)
         oauth = build_engine(
             engine_config,
             store=token_store,
             signer=JwtSigner(keys),
-            clients=clients,
-            apis=apis,
-            policy=access,
+            clients=cached_clients,
+            apis=CachedApis(apis, watch),
+            policy=cached_policy,
             users=users,
             digest=digester.digest,
             now=clock.now,
@@ -136,9 +140,9 @@ class Container:
             oauth=oauth,
             authorize=AuthorizationPipeline(
                 engine_config,
-                clients,
+                cached_clients,
                 oauth.apis,
-                access,
+                cached_policy,
                 token_store,
                 digester.digest,
                 clock.now,

@@ -40,6 +40,9 @@ from authgate.errors import ConfigurationError
 CONFIG_FILE_NAME = "authgate.toml"
 KEY_REFRESH_SECONDS = 5
 """How often each server re-reads the signing keys (so CLI rotations reach it)."""
+ACCESS_POLL_SECONDS = 1.0
+"""How often each server checks whether clients, APIs, roles or bindings changed."""
+"""How often each server re-reads the signing keys (so CLI rotations reach it)."""
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 

@@ -12,8 +12,8 @@ import re
 import secrets
 import string
 from collections.abc import Sequence
-from dataclasses import asdict, replace
-from datetime import timedelta
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from authgate.audit.events import AuditContext, AuditTag
@@ -97,6 +97,14 @@ def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+@dataclass(frozen=True)
+class ClientCredentials:
+    client: Client
+    secret_digest: str | None
+    previous_secret_digest: str | None
+    previous_secret_expires_at: datetime | None
+
+
 class ClientService:
     def __init__(
         self,
@@ -164,6 +172,7 @@ class ClientService:
         _store(row, spec)
         async with self._db.transaction() as session:
             await ClientRepository(session).add(row)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             await self._audit.append(
                 session,
                 AuditTag.CLIENT_CREATED,
@@ -185,6 +194,7 @@ class ClientService:
             raise InvalidInput(f"a client has no changeable field {unknown[0]!r}")
         async with self._db.transaction() as session:
             row = await self._require(ClientRepository(session), client_id, lock=True)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             old = _spec_of(row)
             if "public" in changes and bool(changes.pop("public")) != old.public:
                 kind = "public" if old.public else "confidential"
@@ -217,6 +227,7 @@ class ClientService:
         working, its access tokens introspect inactive). Enabling does not restore them."""
         async with self._db.transaction() as session:
             row = await self._require(ClientRepository(session), client_id, lock=True)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             now = self._clock.now()
             row.disabled = disabled
             row.updated_at = now
@@ -235,6 +246,7 @@ class ClientService:
         async with self._db.transaction() as session:
             clients = ClientRepository(session)
             row = await self._require(clients, client_id, lock=True)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             unbound = await BindingRepository(session).delete_for_member(f"client:{client_id}")
             if unbound:
                 await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
@@ -256,6 +268,7 @@ class ClientService:
             raise InvalidInput("the overlap must be between 0 and 3650d")
         async with self._db.transaction() as session:
             row = await self._require(ClientRepository(session), client_id, lock=True)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             if row.auth_method not in SECRET_METHODS:
                 raise InvalidInput(
                     f"client {client_id!r} authenticates with {row.auth_method}, not a secret"
@@ -304,6 +317,21 @@ class ClientService:
         if row is None or row.disabled or row.auth_method not in SECRET_METHODS:
             return None
         return Client.from_row(row) if right_current or right_previous else None
+
+    async def credentials(self, client_id: str) -> ClientCredentials | None:
+        """The client with its secret digests, for a verifier that caches them."""
+        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+            return None
+        async with self._db.transaction() as session:
+            row = await ClientRepository(session).get(client_id)
+        if row is None:
+            return None
+        return ClientCredentials(
+            client=Client.from_row(row),
+            secret_digest=row.secret_digest,
+            previous_secret_digest=row.previous_secret_digest,
+            previous_secret_expires_at=row.previous_secret_expires_at,
+        )
 
     async def list(self) -> list[Client]:
         async with self._db.transaction() as session:

@@ -7,20 +7,36 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate import __version__
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
 from authgate.settings import Settings
 from authgate.storage.migrate import require_current
-from authgate.web import account, authorize, errors, login, oauth, ops, wellknown
+from authgate.web import account, authorize, errors, login, ops, wellknown
+from authgate.web.fastpath import OAuthFastPath
 from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 
 
-def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+class AuthGateApp:
+    """The ASGI entry point: the middleware chain, with the FastAPI app kept reachable
+    (its ``state`` holds the container and the metrics)."""
+
+    def __init__(self, chain: ASGIApp, inner: FastAPI) -> None:
+        self._chain = chain
+        self.inner = inner
+        self.state = inner.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._chain(scope, receive, send)
+
+
+def create_app(settings: Settings, container: Container | None = None) -> AuthGateApp:
     """Build the app. With no ``container`` one is built at start-up and closed at
     shutdown; start-up fails (with the reason) on an unmigrated database."""
 
@@ -54,12 +70,14 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (ops, wellknown, login, account, oauth, authorize):
+    for module in (ops, wellknown, login, account, authorize):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_form_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
-    return app
+    # Outermost first: request id and access log, body limit, then the plain-ASGI OAuth
+    # back channel, then everything else through FastAPI.
+    fast = OAuthFastPath(app, lambda: cast(Container, app.state.container))
+    limited = BodyLimitMiddleware(fast, max_bytes=settings.max_form_bytes)
+    return AuthGateApp(RequestContextMiddleware(limited, metrics=app.state.metrics), app)
 
 
 HOUSEKEEPING_SECONDS = 600

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from authgate import logs
 from authgate.settings import load_settings
-from authgate.web.app import create_app
+from authgate.web.app import AuthGateApp, create_app
 
 
-def create() -> FastAPI:
+def create() -> AuthGateApp:
     settings = load_settings()
     logs.configure(settings.log_level)
     return create_app(settings)

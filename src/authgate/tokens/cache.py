@@ -1,0 +1,137 @@
+"""In-process caches of clients, APIs and held permissions for the token hot path.
+
+Every write to those models bumps the ``access`` change counter in its own transaction;
+each process reads the counter at most once per ``poll_seconds`` and drops its caches when
+it moved. A change made anywhere (CLI, another replica) is therefore seen within
+``poll_seconds`` plus one request (spec §2: within 5 seconds), and nothing lives only in
+one process's memory (spec §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from authgate.apis.models import Api
+from authgate.apis.service import ApiService
+from authgate.clients.models import SECRET_METHODS, Client
+from authgate.clients.service import ClientCredentials, ClientService
+from authgate.clock import Clock
+from authgate.digests import Digester
+from authgate.rbac.service import ACCESS_COUNTER, AccessService
+from authgate.storage.db import Database
+from authgate.storage.repositories import ChangeCounterRepository
+
+_DECOY = "0" * 64
+_MAX_ENTRIES = 50_000
+
+
+class ChangeWatch:
+    """Knows whether the access model changed since the caches were filled."""
+
+    def __init__(self, db: Database, poll_seconds: float) -> None:
+        self._db = db
+        self._poll_seconds = poll_seconds
+        self._seen: int | None = None
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+        self.generation = 0
+
+    async def current(self) -> int:
+        """The cache generation; it moves when the database's counter moved."""
+        if time.monotonic() - self._checked_at < self._poll_seconds or self._lock.locked():
+            return self.generation
+        async with self._lock:
+            async with self._db.transaction() as session:
+                value = await ChangeCounterRepository(session).value(ACCESS_COUNTER)
+            self._checked_at = time.monotonic()
+            if value != self._seen:
+                self._seen = value
+                self.generation += 1
+        return self.generation
+
+
+class _Memo:
+    def __init__(self, watch: ChangeWatch) -> None:
+        self._watch = watch
+        self._generation = -1
+        self._data: dict[Any, Any] = {}
+
+    async def get(self, key: Any) -> tuple[bool, Any]:
+        generation = await self._watch.current()
+        if generation != self._generation:
+            self._data, self._generation = {}, generation
+        if key in self._data:
+            return True, self._data[key]
+        return False, None
+
+    def put(self, key: Any, value: Any) -> None:
+        if len(self._data) >= _MAX_ENTRIES:
+            self._data.clear()
+        self._data[key] = value
+
+
+class CachedClients:
+    """The engine's ClientDirectory, verifying secrets against cached digests."""
+
+    def __init__(
+        self, clients: ClientService, digester: Digester, clock: Clock, watch: ChangeWatch
+    ) -> None:
+        self._clients = clients
+        self._digester = digester
+        self._clock = clock
+        self._memo = _Memo(watch)
+
+    async def _credentials(self, client_id: str) -> ClientCredentials | None:
+        hit, value = await self._memo.get(client_id)
+        if not hit:
+            value = await self._clients.credentials(client_id)
+            self._memo.put(client_id, value)
+        return value  # type: ignore[no-any-return]
+
+    async def get(self, client_id: str) -> Client | None:
+        found = await self._credentials(client_id)
+        return found.client if found else None
+
+    async def authenticate_secret(self, client_id: str, secret: str) -> Client | None:
+        """Both digests are always compared, so timing tells nothing (constant time)."""
+        found = await self._credentials(client_id) if len(client_id) <= 200 else None
+        current = found.secret_digest if found else None
+        previous = None
+        expires = found.previous_secret_expires_at if found else None
+        if found and expires and expires > self._clock.now():
+            previous = found.previous_secret_digest
+        right_current = self._digester.matches(secret, current or _DECOY) and bool(current)
+        right_previous = self._digester.matches(secret, previous or _DECOY) and bool(previous)
+        if found is None or found.client.disabled:
+            return None
+        if found.client.auth_method not in SECRET_METHODS:
+            return None
+        return found.client if right_current or right_previous else None
+
+
+class CachedApis:
+    def __init__(self, apis: ApiService, watch: ChangeWatch) -> None:
+        self._apis = apis
+        self._memo = _Memo(watch)
+
+    async def get(self, audience: str) -> Api | None:
+        hit, value = await self._memo.get(audience)
+        if not hit:
+            value = await self._apis.get(audience)
+            self._memo.put(audience, value)
+        return value  # type: ignore[no-any-return]
+
+
+class CachedPolicy:
+    def __init__(self, access: AccessService, watch: ChangeWatch) -> None:
+        self._access = access
+        self._memo = _Memo(watch)
+
+    async def permissions_at_root(self, member: str) -> frozenset[str]:
+        hit, value = await self._memo.get(member)
+        if not hit:
+            value = await self._access.permissions_at_root(member)
+            self._memo.put(member, value)
+        return value  # type: ignore[no-any-return]

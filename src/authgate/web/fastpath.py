@@ -1,0 +1,137 @@
+"""The back-channel OAuth endpoints as a plain ASGI app (STYLE item 13).
+
+Token, introspection and revocation requests come from programs, often in bulk; they need
+neither routing tables, dependency injection nor templates. This app answers them
+directly and hands every other request to the full application.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from authgate.audit.events import AuditContext, AuditTag
+from authgate.container import Container
+from authgate.errors import StorageUnavailable
+from authgate.protocol.errors import InvalidRequest, OAuthError
+from authgate.protocol.messages import NO_STORE, OAuthRequest, OAuthResponse
+from authgate.web.errors import RETRY_AFTER_SECONDS
+
+log = logging.getLogger("authgate.oauth")
+
+TOKEN_PATH = "/oauth/token"
+INTROSPECT_PATH = "/oauth/introspect"
+REVOKE_PATH = "/oauth/revoke"
+PATHS = frozenset({TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH})
+
+Handler = Callable[[Container, OAuthRequest, AuditContext], Awaitable[OAuthResponse]]
+
+
+class OAuthFastPath:
+    def __init__(self, app: ASGIApp, container_of: Callable[[], Container]) -> None:
+        self.app = app
+        self._container_of = container_of
+        self._handlers: dict[str, Handler] = {
+            TOKEN_PATH: _token,
+            INTROSPECT_PATH: _introspect,
+            REVOKE_PATH: _revoke,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in PATHS:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _send_json(
+                send, 405, _error_body("invalid_request", "use POST"), {"Allow": "POST"}
+            )
+            return
+        container = self._container_of()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        ctx = AuditContext(
+            source_ip=client[0] if client else None,
+            user_agent=headers.get("user-agent"),
+            request_id=scope.get("state", {}).get("request_id"),
+        )
+        try:
+            request = await _read(receive, headers, ctx.source_ip)
+            response = await self._handlers[scope["path"]](container, request, ctx)
+        except OAuthError as error:
+            if error.detail:
+                log.info("oauth error", extra={"error": error.error, "detail": error.detail})
+            if error.event:
+                await container.audit.record(
+                    AuditTag(error.event), ctx, details={"error": error.error}
+                )
+            await _send_json(send, error.status, error.body(), {**NO_STORE, **error.headers})
+            return
+        except StorageUnavailable:
+            body = _error_body(
+                "temporarily_unavailable", "the database is unreachable; try again shortly"
+            )
+            await _send_json(send, 503, body, {**NO_STORE, "Retry-After": RETRY_AFTER_SECONDS})
+            return
+        await _send_json(send, response.status, response.body, response.headers)
+
+
+async def _read(receive: Receive, headers: dict[str, str], client_ip: str | None) -> OAuthRequest:
+    """RFC 6749 §3.2: form-encoded parameters, each at most once."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    try:
+        pairs = parse_qsl(
+            b"".join(chunks).decode("utf-8"), keep_blank_values=True, max_num_fields=100
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the form body is not valid UTF-8 form encoding") from None
+    values: dict[str, str] = {}
+    repeated: set[str] = set()
+    for key, value in pairs:
+        if key in values:
+            repeated.add(key)
+        values.setdefault(key, value)
+    return OAuthRequest(values, headers.get("authorization"), client_ip, frozenset(repeated))
+
+
+async def _token(container: Container, request: OAuthRequest, ctx: AuditContext) -> OAuthResponse:
+    return await container.oauth.token.handle(request)
+
+
+async def _introspect(
+    container: Container, request: OAuthRequest, ctx: AuditContext
+) -> OAuthResponse:
+    return await container.oauth.introspection.handle(request)
+
+
+async def _revoke(container: Container, request: OAuthRequest, ctx: AuditContext) -> OAuthResponse:
+    response, revoked = await container.oauth.revocation.handle(request)
+    if revoked is not None:
+        await container.audit.record(AuditTag.OAUTH_TOKEN_REVOKED, ctx, subject=revoked)
+    return response
+
+
+def _error_body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
