@@ -67,6 +67,19 @@ POSTGRES_SKIP = _reachable(POSTGRES_URL, 5432)
 REDIS_SKIP = _reachable(REDIS_URL, 6379)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI (AUTHGATE_TEST_REQUIRE_SERVICES=1) a missing service fails the run instead of
+    silently skipping half the suite."""
+    if os.environ.get("AUTHGATE_TEST_REQUIRE_SERVICES") == "1":
+        missing = [
+            f"{name}: {why}"
+            for name, why in (("PostgreSQL", POSTGRES_SKIP), ("Redis", REDIS_SKIP))
+            if why is not None
+        ]
+        if missing:
+            raise pytest.UsageError("required test services unavailable: " + "; ".join(missing))
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         "postgresql: "
@@ -172,7 +185,7 @@ async def empty_database(db: Database) -> None:
             UserRow,
         ):
             await session.execute(delete(model))
-        await session.execute(update(AuditHeadRow).values(last_id=0, last_hash="0" * 64))
+        await session.execute(update(AuditHeadRow).values(last_id=0, last_hash="0" * 64, mac=None))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.events import AuditTag
 from authgate.container import Container
 from authgate.errors import Conflict
-from authgate.storage.models import AuditEventRow
+from authgate.storage.models import AuditEventRow, AuditHeadRow
 
 
 async def _events(container: Container) -> list[AuditEventRow]:
@@ -73,3 +73,18 @@ async def test_failed_write_leaves_no_event(container: Container) -> None:
         await container.users.create("DUP", CLI)
     assert len(await _events(container)) == before
     assert (await container.audit.verify()).ok
+
+
+async def test_rewound_chain_head_is_found(container: Container) -> None:
+    """Deleting the newest events and pointing the head at the new last event (whose
+    hash is in the table) is caught: the head carries a MAC only the key can make."""
+    for name in ("d1", "d2", "d3"):
+        await container.users.create(name, CLI)
+    events = await _events(container)
+    keep = events[-2]
+    async with container.db.transaction() as session:
+        await session.execute(delete(AuditEventRow).where(AuditEventRow.id == events[-1].id))
+        await session.execute(update(AuditHeadRow).values(last_id=keep.id, last_hash=keep.hash))
+    result = await container.audit.verify()
+    assert not result.ok
+    assert any("chain head was altered" in p for p in result.problems)

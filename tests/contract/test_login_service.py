@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -71,13 +73,28 @@ async def test_redis_throttle_is_shared_between_replicas(redis_store: RedisThrot
     settings = RateLimitSettings(login_failures_per_account=3)
     replica_a = LoginThrottle(settings, redis_store, clock)
     replica_b = LoginThrottle(settings, redis_store, clock)
-    await replica_a.failed("carol", "192.0.2.1")
-    await replica_b.failed("carol", "192.0.2.2")
-    await replica_a.failed("carol", "192.0.2.3")
+    await replica_a.failed(await replica_a.begin("carol", "192.0.2.1"))
+    await replica_b.failed(await replica_b.begin("carol", "192.0.2.2"))
+    await replica_a.failed(await replica_a.begin("carol", "192.0.2.3"))
     with pytest.raises(TooManyAttempts):
         await replica_b.check("carol", "192.0.2.4")
-    await replica_b.succeeded("carol")
+    clock.advance(timedelta(seconds=3))
+    await replica_b.succeeded(await replica_b.begin("carol", "192.0.2.4"))
     await replica_a.check("carol", "192.0.2.4")
+
+
+@pytest.mark.redis
+async def test_redis_reservations_cap_a_burst_across_replicas(
+    redis_store: RedisThrottleStore,
+) -> None:
+    clock = FrozenClock()
+    settings = RateLimitSettings(login_failures_per_account=3)
+    replicas = [LoginThrottle(settings, redis_store, clock) for _ in range(3)]
+    admitted = []
+    for n in range(12):
+        with contextlib.suppress(TooManyAttempts):
+            admitted.append(await replicas[n % 3].begin("dave", None))
+    assert len(admitted) == 3
 
 
 @pytest.mark.redis

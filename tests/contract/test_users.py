@@ -69,6 +69,8 @@ async def test_duplicate_id_is_refused(container: Container) -> None:
         ({"username": "ok", "user_id": "has space"}, "id may hold"),
         ({"username": "ok", "attributes": {"1bad": "x"}}, "attribute name"),
         ({"username": "ok", "attributes": {"k": "v" * 2000}}, "at most 1024"),
+        ({"username": "ok", "attributes": {"k": "v\udcfe"}}, "not valid Unicode"),
+        ({"username": "\u00df" * 150}, "once case-folded"),
     ],
     ids=[
         "empty",
@@ -82,6 +84,8 @@ async def test_duplicate_id_is_refused(container: Container) -> None:
         "id",
         "attr-name",
         "attr-value",
+        "attr-surrogate",
+        "folds-long",
     ],
 )
 async def test_bad_input_is_refused_and_writes_nothing(

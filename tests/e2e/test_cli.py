@@ -178,3 +178,29 @@ def test_init_and_rotate_speak_json(data_dir: Path) -> None:
     assert len(report["signing_keys_created"]) == 3
     rotated = json.loads(authgate(data_dir, "keys", "rotate", "--json").stdout)
     assert {k["alg"] for k in rotated["keys"]} == {"ES256", "RS256", "EdDSA"}
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["init", "--admin-username", "bad name"], None),
+        (["init", "--admin-password-stdin"], "short\n"),
+    ],
+    ids=["bad-username", "weak-password"],
+)
+def test_init_writes_nothing_on_bad_input(
+    data_dir: Path, args: list[str], stdin: str | None
+) -> None:
+    result = authgate(data_dir, *args, stdin=stdin, check=False)
+    assert result.returncode != 0
+    assert not data_dir.exists() or not any(data_dir.iterdir())
+
+
+def test_invalid_unicode_from_the_command_line_is_refused(
+    ready: tuple[Path, dict[str, str]],
+) -> None:
+    data_dir, env = ready
+    for args in (["--attr", "k=v\udcfe"], ["--email", "e\udcffe@example.com"]):
+        result = authgate(data_dir, "user", "create", "mallory", *args, env=env, check=False)
+        assert result.returncode != 0
+        assert "not valid Unicode" in result.stderr

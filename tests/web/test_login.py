@@ -167,3 +167,15 @@ async def test_planted_session_id_is_not_adopted(client: httpx.AsyncClient, alic
     client.cookies.clear()
     client.cookies.set("authgate_session", planted, domain="testserver.local")
     assert (await client.get("/account")).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "name", ["bad name", "x" * 200, "\u00df" * 150], ids=["space", "long", "folds-long"]
+)
+async def test_unusable_usernames_fail_like_wrong_passwords(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """On both databases: the same 401 as any failure, never a 500."""
+    response = await login(client, name, "whatever-password")
+    assert response.status_code == 401
+    assert "Incorrect username or password." in response.text

@@ -196,3 +196,16 @@ async def test_altered_enrolment_form_shows_the_page_again(
     assert response.status_code == 400
     assert "Start again" in response.text
     assert 'name="pending"' in response.text
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["\u0661\u0662\u0663\u0664\u0665\u0666", "\uff11\uff12\uff13\uff14\uff15\uff16"],
+    ids=["arabic-indic", "fullwidth"],
+)
+async def test_non_ascii_digits_are_just_wrong(
+    client: httpx.AsyncClient, enrolled: tuple[str, str, list[str]], code: str
+) -> None:
+    await login(client, "mallory", PASSWORD)
+    response = await _submit_code(client, code)
+    assert response.status_code == 401

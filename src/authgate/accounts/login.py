@@ -15,7 +15,7 @@ from authgate.accounts.usernames import username_key
 from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.errors import AuthenticationFailed, InvalidInput
-from authgate.ratelimit.throttle import LoginThrottle
+from authgate.ratelimit.throttle import Attempt, LoginThrottle
 from authgate.storage.db import Database
 from authgate.storage.repositories import UserRepository
 
@@ -51,18 +51,22 @@ class LoginService:
         try:
             key = username_key(username)
         except InvalidInput:
-            key = "\x00invalid"
+            key = "~invalid"  # "~" never appears in a real username key
         if len(password) > 4096:
             password = password[:4096]  # bounded work; such a password never matches
-        await self._throttle.check(key, ctx.source_ip)
-        async with self._db.transaction() as session:
-            row = await UserRepository(session).by_key(key)
-            stored = row.password_hash if row is not None else None
-        ok = await self._hashing.verify(stored, password)
+        attempt = await self._throttle.begin(key, ctx.source_ip)
+        try:
+            async with self._db.transaction() as session:
+                row = await UserRepository(session).by_key(key)
+                stored = row.password_hash if row is not None else None
+            ok = await self._hashing.verify(stored, password)
+        except BaseException:
+            await self._throttle.release(attempt)
+            raise
         if not ok or row is None or row.disabled:
-            await self._fail(key, ctx, AuditTag.LOGIN_FAILURE, row.id if row else None)
+            await self._fail(attempt, ctx, AuditTag.LOGIN_FAILURE, row.id if row else None)
             raise AuthenticationFailed(GENERIC_FAILURE)
-        await self._throttle.succeeded(key)
+        await self._throttle.succeeded(attempt)
         if stored is not None and self._hashing.needs_rehash(stored):
             await self._rehash(row.id, password, ctx)
         needs_mfa = row.totp_enabled_at is not None
@@ -82,19 +86,24 @@ class LoginService:
 
     async def confirm_second_factor(self, user_id: str, code: str, ctx: AuditContext) -> str:
         """Check a code from the enrolled factor (throttled, audited, single-use)."""
-        key = "mfa:" + user_id
-        await self._throttle.check(key, ctx.source_ip)
-        method = await self._mfa.verify(user_id, code)
+        attempt = await self._throttle.begin("mfa:" + user_id, ctx.source_ip)
+        try:
+            method = await self._mfa.verify(user_id, code)
+        except BaseException:
+            await self._throttle.release(attempt)
+            raise
         if method is None:
-            await self._fail(key, ctx, AuditTag.MFA_FAILURE, user_id)
+            await self._fail(attempt, ctx, AuditTag.MFA_FAILURE, user_id)
             raise AuthenticationFailed(MFA_FAILURE)
-        await self._throttle.succeeded(key)
+        await self._throttle.succeeded(attempt)
         tag = AuditTag.MFA_SUCCESS if method == "otp" else AuditTag.MFA_RECOVERY_CODE_USED
         await self._audit.record(tag, ctx, subject=f"user:{user_id}")
         return method
 
-    async def _fail(self, key: str, ctx: AuditContext, tag: AuditTag, user_id: str | None) -> None:
-        locked = await self._throttle.failed(key, ctx.source_ip)
+    async def _fail(
+        self, attempt: Attempt, ctx: AuditContext, tag: AuditTag, user_id: str | None
+    ) -> None:
+        locked = await self._throttle.failed(attempt)
         subject = f"user:{user_id}" if user_id else None
         await self._audit.record(tag, ctx, subject=subject)
         if locked:

@@ -35,4 +35,7 @@ def normalize(username: str) -> str:
 
 def username_key(username: str) -> str:
     """The uniqueness key: NFKC, case-folded, NFKC again (folding can denormalise)."""
-    return unicodedata.normalize("NFKC", normalize(username).casefold())
+    key = unicodedata.normalize("NFKC", normalize(username).casefold())
+    if len(key) > MAX_LENGTH:  # folding can lengthen it: "ß" becomes "ss"
+        raise InvalidInput(f"the username is longer than {MAX_LENGTH} characters once case-folded")
+    return key

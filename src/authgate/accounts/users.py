@@ -27,8 +27,16 @@ MAX_ATTRIBUTES = 64
 MAX_ATTR_VALUE = 1024
 
 
+def _valid_unicode(text: str, what: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode") from None
+    return text
+
+
 def check_email(email: str) -> str:
-    text = email.strip()
+    text = _valid_unicode(email, "the e-mail address").strip()
     if len(text) > 320 or not _EMAIL.match(text):
         raise InvalidInput(f"{email!r} is not an e-mail address")
     return text
@@ -39,6 +47,8 @@ def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"a user may carry at most {MAX_ATTRIBUTES} attributes")
     clean: dict[str, Any] = {}
     for key, value in attributes.items():
+        if isinstance(value, str):
+            _valid_unicode(value, f"attribute {key!r}")
         if not _ATTR_KEY.match(key):
             raise InvalidInput(
                 f"attribute name {key!r} is invalid: start with a letter or _, then letters, "

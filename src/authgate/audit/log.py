@@ -52,6 +52,11 @@ class AuditLog:
         message = prev_hash + json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
+    def _head_mac(self, last_id: int, last_hash: str) -> str:
+        """Keyed, so the head cannot be wound back to an earlier event without the key."""
+        message = f"head:{last_id}:{last_hash}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
     async def append(
         self,
         session: AsyncSession,
@@ -84,6 +89,7 @@ class AuditLog:
         row.hash = self._hash(head.last_hash, row)
         head.last_id = row.id
         head.last_hash = row.hash
+        head.mac = self._head_mac(row.id, row.hash)
 
     async def record(
         self,
@@ -125,7 +131,13 @@ class AuditLog:
                         f"event #{row.id} ({row.tag}) was modified after it was written"
                     )
                 prev_hash, prev_id = row.hash, row.id
-            if head.last_hash != prev_hash:
+            if head.last_id and not hmac.compare_digest(
+                head.mac or "", self._head_mac(head.last_id, head.last_hash)
+            ):
+                problems.append(
+                    "the chain head was altered: events at the end were probably deleted"
+                )
+            elif head.last_hash != prev_hash:
                 problems.append(
                     f"the log ends at event #{prev_id} but the chain head records event "
                     f"#{head.last_id}: events at the end were deleted"

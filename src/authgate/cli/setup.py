@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from authgate.accounts.passwords import PasswordPolicy
+from authgate.accounts.usernames import username_key
 from authgate.audit.events import CLI_CONTEXT
 from authgate.cli.common import emit, fail, read_stdin_secret, run, settings
 from authgate.container import Container
@@ -68,14 +69,15 @@ def init(
     config = settings()
     report: dict[str, Any] = {"data_dir": str(config.data_dir)}
     lines: list[str] = []
+    password = read_stdin_secret("password") if admin_password_stdin else None
+    try:  # refuse bad input before anything is written
+        username_key(admin_username)
+        if password is not None:
+            PasswordPolicy(config.passwords).check(password, admin_username)
+    except InvalidInput as exc:
+        fail(exc.message)
     if _write_config(config.data_dir):
         lines.append(f"wrote {config.data_dir / CONFIG_FILE_NAME}")
-    password = read_stdin_secret("password") if admin_password_stdin else None
-    if password is not None:  # refuse a weak password before anything is created
-        try:
-            PasswordPolicy(config.passwords).check(password, admin_username)
-        except InvalidInput as exc:
-            fail(exc.message)
     generated = secrets.token_urlsafe(max(18, config.passwords.min_length))
 
     async def work(c: Container) -> None:

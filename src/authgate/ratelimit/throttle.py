@@ -3,8 +3,12 @@
 
 After ``free`` failures within the window, each further attempt on that key must wait a
 lockout that doubles with every failure (``base``, ``2×base``, … up to ``max``). Unknown
-usernames are throttled exactly like real ones, so the lockout reveals nothing. The
-counters live in Redis when configured (shared by every replica), else in this process.
+usernames are throttled exactly like real ones, so the lockout reveals nothing.
+
+Attempts are *reserved* before the password or code is checked: an attempt in flight
+counts against the allowance, so a burst of concurrent guesses cannot all slip through
+before the first failure is recorded. The counters live in Redis when configured (shared
+by every replica), else in this process.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,39 +31,60 @@ from authgate.settings import RateLimitSettings
 class Failures:
     count: int
     last_at: float
+    pending: int = 0
 
 
 class ThrottleStore(Protocol):
     async def get(self, key: str, now: float) -> Failures | None: ...
+    async def reserve(self, key: str, now: float, window: float) -> Failures:
+        """Count one more attempt in flight; returns the state including it."""
+        ...
+
+    async def release(self, key: str) -> None: ...
     async def add_failure(self, key: str, now: float, window: float) -> Failures: ...
     async def reset(self, key: str) -> None: ...
 
 
 class MemoryThrottleStore:
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._data: dict[str, tuple[int, float, float]] = {}
+        self._failures: dict[str, tuple[int, float, float]] = {}
+        self._pending: dict[str, int] = {}
         self._max_keys = max_keys
 
     async def get(self, key: str, now: float) -> Failures | None:
-        entry = self._data.get(key)
-        if entry is None:
+        entry = self._failures.get(key)
+        if entry is not None and entry[2] <= now:
+            self._failures.pop(key, None)
+            entry = None
+        pending = self._pending.get(key, 0)
+        if entry is None and not pending:
             return None
-        count, last_at, expires = entry
-        if expires <= now:
-            self._data.pop(key, None)
-            return None
-        return Failures(count, last_at)
+        count, last_at = (entry[0], entry[1]) if entry else (0, 0.0)
+        return Failures(count, last_at, pending)
+
+    async def reserve(self, key: str, now: float, window: float) -> Failures:
+        self._pending[key] = self._pending.get(key, 0) + 1
+        current = await self.get(key, now)
+        assert current is not None
+        return current
+
+    async def release(self, key: str) -> None:
+        left = self._pending.get(key, 0) - 1
+        if left > 0:
+            self._pending[key] = left
+        else:
+            self._pending.pop(key, None)
 
     async def add_failure(self, key: str, now: float, window: float) -> Failures:
         current = await self.get(key, now)
         count = (current.count if current else 0) + 1
-        if len(self._data) >= self._max_keys:  # bounded memory under a spray of usernames
-            self._data = {k: v for k, v in self._data.items() if v[2] > now}
-        self._data[key] = (count, now, now + window)
-        return Failures(count, now)
+        if len(self._failures) >= self._max_keys:  # bounded memory under a username spray
+            self._failures = {k: v for k, v in self._failures.items() if v[2] > now}
+        self._failures[key] = (count, now, now + window)
+        return Failures(count, now, self._pending.get(key, 0))
 
     async def reset(self, key: str) -> None:
-        self._data.pop(key, None)
+        self._failures.pop(key, None)
 
 
 @asynccontextmanager
@@ -73,16 +98,40 @@ async def _redis_available() -> AsyncIterator[None]:
 
 
 class RedisThrottleStore:
+    """One hash per key: ``count`` and ``last`` (failures), ``pending`` (in flight)."""
+
     def __init__(self, redis: Redis, prefix: str = "authgate:throttle:") -> None:
         self._redis = redis
         self._prefix = prefix
 
-    async def get(self, key: str, now: float) -> Failures | None:
-        async with _redis_available():
-            data = await self._redis.hgetall(self._prefix + key)
+    @staticmethod
+    def _parse(data: dict[Any, Any]) -> Failures | None:
         if not data:
             return None
-        return Failures(int(data[b"count"]), float(data[b"last"]))
+        return Failures(
+            int(data.get(b"count", b"0")),
+            float(data.get(b"last", b"0")),
+            max(0, int(data.get(b"pending", b"0"))),
+        )
+
+    async def get(self, key: str, now: float) -> Failures | None:
+        async with _redis_available():
+            return self._parse(await self._redis.hgetall(self._prefix + key))
+
+    async def reserve(self, key: str, now: float, window: float) -> Failures:
+        name = self._prefix + key
+        async with _redis_available(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(name, "pending", 1)
+            pipe.expire(name, max(1, int(window)))
+            pipe.hgetall(name)
+            _, _, data = await pipe.execute()
+        parsed = self._parse(data)
+        assert parsed is not None
+        return parsed
+
+    async def release(self, key: str) -> None:
+        async with _redis_available():
+            await self._redis.hincrby(self._prefix + key, "pending", -1)
 
     async def add_failure(self, key: str, now: float, window: float) -> Failures:
         name = self._prefix + key
@@ -95,7 +144,14 @@ class RedisThrottleStore:
 
     async def reset(self, key: str) -> None:
         async with _redis_available():
-            await self._redis.delete(self._prefix + key)
+            await self._redis.hdel(self._prefix + key, "count", "last")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A reserved attempt: finish it with ``failed`` or ``succeeded``, or ``release``."""
+
+    keys: tuple[str, ...]
 
 
 class LoginThrottle:
@@ -117,6 +173,10 @@ class LoginThrottle:
         lockout = min(lockout, self._settings.lockout_max.total_seconds())
         return float(max(0.0, failures.last_at + lockout - now))
 
+    def _refuse(self, seconds: int) -> TooManyAttempts:
+        unit = "second" if seconds == 1 else "seconds"
+        return TooManyAttempts(f"Too many failed attempts. Try again in {seconds} {unit}.", seconds)
+
     async def check(self, username_key: str, source_ip: str | None) -> None:
         """Raise :class:`TooManyAttempts` while either key is locked out."""
         if not self._settings.enabled:
@@ -127,24 +187,55 @@ class LoginThrottle:
             if failures is not None:
                 wait = self._wait(failures, free, now)
                 if wait > 0:
-                    seconds = int(wait) + 1
-                    unit = "second" if seconds == 1 else "seconds"
-                    raise TooManyAttempts(
-                        f"Too many failed attempts. Try again in {seconds} {unit}.", seconds
-                    )
+                    raise self._refuse(int(wait) + 1)
 
-    async def failed(self, username_key: str, source_ip: str | None) -> bool:
-        """Count a failure; True when it starts a lockout (worth an audit event)."""
+    async def begin(self, username_key: str, source_ip: str | None) -> Attempt:
+        """Check the lockout, then reserve this attempt. While the allowance is used up
+        by attempts still being checked, further ones are refused."""
         if not self._settings.enabled:
+            return Attempt(())
+        await self.check(username_key, source_ip)
+        now = self._clock.now().timestamp()
+        window = self._settings.failure_window.total_seconds()
+        reserved: list[str] = []
+        try:
+            for key, free in self._keys(username_key, source_ip):
+                state = await self._store.reserve(key, now, window)
+                reserved.append(key)
+                if state.pending > max(1, free - state.count):
+                    raise self._refuse(max(1, int(self._settings.lockout_base.total_seconds())))
+        except BaseException:
+            for key in reserved:
+                await self._store.release(key)
+            raise
+        return Attempt(tuple(reserved))
+
+    async def release(self, attempt: Attempt) -> None:
+        for key in attempt.keys:
+            await self._store.release(key)
+
+    async def failed(self, attempt: Attempt) -> bool:
+        """Count a failure; True when it starts a lockout (worth an audit event)."""
+        if not attempt.keys:
             return False
         now = self._clock.now().timestamp()
         window = self._settings.failure_window.total_seconds()
+        frees = dict(self._keys_free())
         locked = False
-        for key, free in self._keys(username_key, source_ip):
+        for key in attempt.keys:
             failures = await self._store.add_failure(key, now, window)
-            locked = locked or failures.count >= free
+            await self._store.release(key)
+            locked = locked or failures.count >= frees[key.split(":", 1)[0]]
         return locked
 
-    async def succeeded(self, username_key: str) -> None:
-        if self._settings.enabled:
-            await self._store.reset("account:" + username_key)
+    async def succeeded(self, attempt: Attempt) -> None:
+        for key in attempt.keys:
+            if key.startswith("account:"):
+                await self._store.reset(key)
+            await self._store.release(key)
+
+    def _keys_free(self) -> list[tuple[str, int]]:
+        return [
+            ("account", self._settings.login_failures_per_account),
+            ("ip", self._settings.login_failures_per_ip),
+        ]

@@ -51,7 +51,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # hide_parameters: SQL errors never repeat the values (which may be secrets).
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
         else:

@@ -24,6 +24,13 @@ def _config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def _safe_known(revision: str) -> bool:
+    try:
+        return _known(revision)
+    except Exception:  # alembic raises several types for an unknown revision
+        return False
+
+
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
@@ -39,9 +46,22 @@ async def current_revision(db: Database) -> str | None:
         return await conn.run_sync(read)
 
 
+def _known(revision: str) -> bool:
+    return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+
+
+def _newer_than_code(revision: str) -> SchemaOutOfDate:
+    return SchemaOutOfDate(
+        f"the database schema is at revision {revision}, which this AuthGate does not know: "
+        "a newer AuthGate migrated it; run that version (or a newer one)"
+    )
+
+
 async def upgrade(db: Database) -> tuple[str | None, str]:
     """Apply every pending migration; returns (revision before, revision after)."""
     before = await current_revision(db)
+    if before is not None and not _safe_known(before):
+        raise _newer_than_code(before)
 
     def run(conn: Connection) -> None:
         command.upgrade(_config(conn), "head")
@@ -60,6 +80,8 @@ async def require_current(db: Database) -> None:
         raise SchemaOutOfDate(
             "the database has no AuthGate schema yet: run `authgate init` (or `authgate migrate`)"
         )
+    if not _safe_known(current):
+        raise _newer_than_code(current)
     if current != head:
         raise SchemaOutOfDate(
             f"the database schema is at revision {current}, this AuthGate needs {head}: "

@@ -21,7 +21,7 @@ def client_ip(request: Request) -> str | None:
 def audit_context(request: Request, actor: str | None = None) -> AuditContext:
     return AuditContext(
         actor=actor,
-        source_ip=client_ip(request),
+        source_ip=(client_ip(request) or "")[:64] or None,
         user_agent=request.headers.get("user-agent"),
         request_id=getattr(request.state, "request_id", None),
     )

@@ -55,7 +55,7 @@ class OAuthFastPath:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         ctx = AuditContext(
-            source_ip=client[0] if client else None,
+            source_ip=client[0][:64] if client else None,
             user_agent=headers.get("user-agent"),
             request_id=scope.get("state", {}).get("request_id"),
         )
