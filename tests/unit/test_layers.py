@@ -21,6 +21,11 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _is_outer(module: str) -> bool:
+    """``authgate.web``/``authgate.cli`` and below (not ``authgate.clients``)."""
+    return any(module == p or module.startswith(p + ".") for p in ("authgate.web", "authgate.cli"))
+
+
 def _package_files(package: str) -> list[Path]:
     return sorted((SRC / package).rglob("*.py"))
 
@@ -30,11 +35,7 @@ def _package_files(package: str) -> list[Path]:
 )
 def test_domain_and_storage_never_import_the_web(package: str) -> None:
     for path in _package_files(package):
-        bad = {
-            m
-            for m in _imports(path)
-            if m.split(".")[0] in WEB_FRAMEWORKS or m.startswith(("authgate.web", "authgate.cli"))
-        }
+        bad = {m for m in _imports(path) if m.split(".")[0] in WEB_FRAMEWORKS or _is_outer(m)}
         assert not bad, f"{path.relative_to(SRC)} imports {bad}"
 
 
@@ -58,4 +59,26 @@ def test_cli_never_imports_the_web_layer() -> None:
             for m in _imports(path)
             if m.startswith("authgate.web") or m.split(".")[0] in ("fastapi", "starlette")
         }
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+
+
+def test_protocol_engine_is_pure() -> None:
+    """STYLE item 1: the OAuth engine imports no web framework, no database and no
+    service; everything stateful comes through its ports."""
+    forbidden = ("fastapi", "starlette", "uvicorn", "jinja2", "sqlalchemy", "alembic", "redis")
+    allowed_authgate = ("authgate.protocol",)
+    for path in _package_files("protocol"):
+        for module in _imports(path):
+            top = module.split(".")[0]
+            assert top not in forbidden, f"{path.relative_to(SRC)} imports {module}"
+            if top == "authgate":
+                assert module.startswith(allowed_authgate), (
+                    f"{path.relative_to(SRC)} imports {module}"
+                )
+
+
+@pytest.mark.parametrize("package", ["clients", "apis", "rbac", "tokens"])
+def test_new_domain_packages_never_import_the_web(package: str) -> None:
+    for path in _package_files(package):
+        bad = {m for m in _imports(path) if m.split(".")[0] in WEB_FRAMEWORKS or _is_outer(m)}
         assert not bad, f"{path.relative_to(SRC)} imports {bad}"
