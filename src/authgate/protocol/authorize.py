@@ -238,8 +238,10 @@ async def check_login(p: AuthorizationPipeline, s: AuthorizationState) -> None:
         reason = "no_session"
     elif "login" in s.prompts and s.login.auth_time < s.started_at:
         reason = "prompt_login"
-    elif "max_age" in s.params and p.now() - s.login.auth_time > timedelta(
-        seconds=int(s.params["max_age"])
+    elif (
+        "max_age" in s.params
+        and s.login.auth_time < s.started_at  # a login made for this request always counts
+        and p.now() - s.login.auth_time > timedelta(seconds=int(s.params["max_age"]))
     ):
         reason = "max_age"
     if reason is None:
