@@ -59,6 +59,9 @@ class AuthorizationState:
     consented: frozenset[str] = frozenset()
     client: ClientView | None = None
     redirect_uri: str | None = None
+    #: Whether the request named its redirect_uri (RFC 6749 §4.1.3: then the token
+    #: request must repeat it).
+    redirect_given: bool = False
     scopes: list[str] = field(default_factory=list)
     audience: str | None = None
     api_permissions: tuple[str, ...] = ()
@@ -171,6 +174,7 @@ async def check_redirect_uri(p: AuthorizationPipeline, s: AuthorizationState) ->
     """Exact match (RFC 9700 §4.1.3); may be omitted only when exactly one is registered."""
     assert s.client is not None
     given = s.params.get("redirect_uri")
+    s.redirect_given = given is not None
     if given is None and len(s.client.redirect_uris) == 1:
         given = s.client.redirect_uris[0]
     if given is None or not matches(s.client.redirect_uris, given):
@@ -282,7 +286,7 @@ async def issue_code(p: AuthorizationPipeline, s: AuthorizationState) -> None:
             digest=p.digest(code),
             client_id=s.client.client_id,
             user_id=s.login.user_id,
-            redirect_uri=s.redirect_uri,
+            redirect_uri=s.redirect_uri if s.redirect_given else "",
             scope=scope_rules.join(s.scopes),
             audience=s.audience,
             code_challenge=s.challenge,

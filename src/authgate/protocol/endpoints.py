@@ -114,8 +114,11 @@ class TokenInspector:
     async def refresh_token(self, token: str) -> dict[str, Any] | None:
         if not token.startswith(REFRESH_PREFIX + "_") or len(token) > 200:
             return None
-        owner = await self._grants.refresh_owner(self._digest(token))
-        if owner is None or owner.revoked or owner.expires_at <= self._now():
+        found = await self._grants.refresh_owner(self._digest(token))
+        if found is None or found[1]:
+            return None
+        owner = found[0]
+        if owner.revoked or owner.expires_at <= self._now():
             return None
         claims: dict[str, Any] = {
             "client_id": owner.client_id,

@@ -93,9 +93,10 @@ class GrantStore(Protocol):
     ) -> None: ...
     async def revoke_grant(self, grant_id: str, now: datetime) -> None: ...
     async def grant(self, grant_id: str) -> GrantRecord | None: ...
-    async def refresh_owner(self, digest: str) -> GrantRecord | None:
-        """The grant of an unused refresh token, with ``scope`` and ``expires_at`` of that
-        token (not of the grant); None when unknown or used. Changes nothing."""
+    async def refresh_owner(self, digest: str) -> tuple[GrantRecord, bool] | None:
+        """The grant of a refresh token, with ``scope`` and ``expires_at`` of that token
+        (not of the grant), and whether the token was used already; None when unknown.
+        Changes nothing."""
         ...
 
 

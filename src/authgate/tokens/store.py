@@ -124,15 +124,16 @@ class SqlTokenStore:
                 )
             )
 
-    async def refresh_owner(self, digest: str) -> GrantRecord | None:
+    async def refresh_owner(self, digest: str) -> tuple[GrantRecord, bool] | None:
         async with self._db.transaction() as session:
             token = await RefreshTokenRepository(session).get(digest)
-            if token is None or token.used_at is not None:
+            if token is None:
                 return None
             grant = await GrantRepository(session).get(token.grant_id)
             if grant is None:
                 return None
-            return _grant(grant, scope=token.scope, expires_at=token.expires_at)
+            record = _grant(grant, scope=token.scope, expires_at=token.expires_at)
+            return record, token.used_at is not None
 
     async def rotate_refresh(self, digest: str, now: datetime) -> GrantRecord | None:
         reused = False

@@ -51,6 +51,8 @@ def discovery_document(issuer: str, grant_types: tuple[str, ...]) -> dict[str, A
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [

@@ -33,7 +33,8 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the code is invalid, expired or was issued to another client")
         if record.expires_at <= now and not record.used:
             raise InvalidGrant("the code is invalid, expired or was issued to another client")
-        if form.get("redirect_uri") != record.redirect_uri:
+        # §4.1.3: required, and identical, when the authorization request included it.
+        if form.get("redirect_uri", "") != record.redirect_uri:
             raise InvalidGrant("redirect_uri must equal the one of the authorization request")
         pkce.verify(record.code_challenge, form.get("code_verifier"))
         grant = GrantRecord(

@@ -38,6 +38,7 @@ async def token_set(
     *,
     nonce: str | None = None,
     with_id_token: bool = True,
+    refresh_scope: list[str] | None = None,
 ) -> OAuthResponse:
     """Access token (always), refresh token (when allowed), ID token (with ``openid``)."""
     now = deps.now()
@@ -61,12 +62,13 @@ async def token_set(
         "expires_in": issued.expires_in,
         "scope": scope_rules.join(scope),
     }
-    if wants_refresh(client, scope):
+    kept = refresh_scope if refresh_scope is not None else scope
+    if wants_refresh(client, kept):
         refresh = opaque(REFRESH_PREFIX)
         idle = client.refresh_token_ttl or deps.config.refresh_token_ttl
         expires: datetime = min(now + idle, grant.expires_at)
         await deps.grants.add_refresh(
-            grant.id, deps.digest(refresh), scope_rules.join(scope), now, expires
+            grant.id, deps.digest(refresh), scope_rules.join(kept), now, expires
         )
         body["refresh_token"] = refresh
     if "openid" in scope and with_id_token:

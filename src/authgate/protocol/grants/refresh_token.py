@@ -28,11 +28,13 @@ class RefreshTokenGrant:
             raise InvalidRequest("the refresh_token parameter is required")
         requested = check_scope_param(request)
         digest = self._deps.digest(token)
-        owner = await self._deps.grants.refresh_owner(digest)
+        found = await self._deps.grants.refresh_owner(digest)
         # Checked before the token is spent, so another client cannot burn it (§6: the
-        # token is bound to the client it was issued to).
-        if owner is None or owner.client_id != client.client_id:
+        # token is bound to the client it was issued to). A used token goes on to
+        # rotate_refresh, which revokes its family.
+        if found is None or found[0].client_id != client.client_id:
             raise InvalidGrant(INVALID)
+        owner = found[0]
         original = scope_rules.parse(owner.scope)
         if requested and not set(requested) <= set(original):
             raise InvalidScope("a refresh may narrow the scope, never widen it (RFC 6749 §6)")
@@ -50,4 +52,5 @@ class RefreshTokenGrant:
         if grant.audience is not None and grant.user_id is not None:
             held = await self._deps.policy.permissions_at_root(f"user:{grant.user_id}")
             scope = [s for s in scope if s in scope_rules.OIDC_SCOPES or scope_rules.holds(held, s)]
-        return await token_set(self._deps, client, grant, scope)
+        # §6: a new refresh token keeps the scope of the one it replaces.
+        return await token_set(self._deps, client, grant, scope, refresh_scope=original)
