@@ -216,6 +216,9 @@ async def check_scope(p: AuthorizationPipeline, s: AuthorizationState) -> None:
         raise InvalidScope("ask for at least one scope (openid, or permissions of an API)")
     for scope in s.scopes:
         if scope in scope_rules.OIDC_SCOPES:
+            # openid is always allowed; the other OIDC scopes only when registered (spec §1)
+            if s.client.scopes and scope != "openid" and scope not in s.client.scopes:
+                raise InvalidScope(f"this client may not request scope {scope!r}")
             continue
         if scope not in s.api_permissions:
             raise InvalidScope(f"scope {scope!r} is not a permission of the requested API")

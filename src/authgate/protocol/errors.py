@@ -29,7 +29,13 @@ class OAuthError(Exception):
         self.event = event
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+        return {"error": self.error, "error_description": _printable(self.description)}
+
+
+def _printable(text: str) -> str:
+    """RFC 6749 §5.2: error_description holds only %x20-21 / %x23-5B / %x5D-7E."""
+    text = text.replace("§", "section ").replace('"', "'").replace("\\", "/")
+    return "".join(ch if 0x20 <= ord(ch) <= 0x7E else "?" for ch in text)
 
 
 class InvalidRequest(OAuthError):
