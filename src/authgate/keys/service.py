@@ -181,6 +181,8 @@ class KeyService:
     async def _keys(self) -> list[_Loaded]:
         if time.monotonic() - self._loaded_at < self._refresh_seconds and self._loaded:
             return self._loaded
+        if self._loaded and self._lock.locked():
+            return self._loaded  # another request is refreshing: serve what we have
         async with self._lock:
             if time.monotonic() - self._loaded_at < self._refresh_seconds and self._loaded:
                 return self._loaded
