@@ -14,30 +14,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import argon2  # noqa: E402
+import httpx  # noqa: E402
 
 from authgate.settings import CONFIG_FILE_NAME, PasswordSettings  # noqa: E402
-from tests.support.server import RunningServer, authgate, running_server  # noqa: E402
+from tests.support.server import (  # noqa: E402
+    RunningServer,
+    authgate,
+    running_server,
+)
+from tests.support.server import cli_env as cli_env  # noqa: E402  (re-exported)
+from tests.support.server import free_port as free_port  # noqa: E402  (re-exported)
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
 SERVER_ENV = {"AUTHGATE_RATE_LIMITS": "off"}
+MAX_DURATION_S = 60
+ALLOWED_HOST = "127.0.0.1"
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+AMOUNT = r"([\d.]+)(us|ms|s|m|h)"
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,16 @@ class Argon2Params:
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_raises_system_exit() -> Iterator[None]:
+    """Within the block SIGTERM raises ``SystemExit``, so ``finally`` clauses stop servers."""
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -208,3 +234,205 @@ def run_script(
         result = measure(server, args)
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0
+
+
+def _to_ms(value: str, unit: str) -> float:
+    return float(value) * UNIT_MS[unit]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """The figures of one ``wrk --latency`` report."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    total = re.search(r"^\s*(\d+) requests in " + AMOUNT, output, re.M)
+    if rps is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    result: dict[str, Any] = {
+        "requests_per_s": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "seconds": _to_ms(total.group(2), total.group(3)) / 1000,
+    }
+    stats = re.search(rf"^\s*Latency\s+{AMOUNT}\s+{AMOUNT}\s+{AMOUNT}", output, re.M)
+    if stats is not None:
+        result["latency_avg_ms"] = _to_ms(stats.group(1), stats.group(2))
+        result["latency_stdev_ms"] = _to_ms(stats.group(3), stats.group(4))
+        result["latency_max_ms"] = _to_ms(stats.group(5), stats.group(6))
+    for pct, value, unit in re.findall(rf"^\s*(\d+)%\s+{AMOUNT}\s*$", output, re.M):
+        result[f"latency_p{pct}_ms"] = _to_ms(value, unit)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    result["non_2xx_3xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    kinds = ("connect", "read", "write", "timeout")
+    detail = dict(zip(kinds, (int(n) for n in errors.groups()), strict=True)) if errors else {}
+    result["socket_errors"] = sum(detail.values())
+    result["socket_errors_detail"] = detail
+    return result
+
+
+def run_wrk(
+    url: str,
+    duration: int,
+    connections: int,
+    threads: int,
+    *,
+    script: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run wrk once against a loopback URL and return its report.
+
+    ``script`` is a wrk Lua script (``-s``); ``env`` is added to wrk's environment, where
+    such a script can read it with ``os.getenv``."""
+    if urlsplit(url).hostname != ALLOWED_HOST:
+        raise ValueError(f"refusing to load anything but {ALLOWED_HOST}: {url}")
+    if not 1 <= duration <= MAX_DURATION_S:
+        raise ValueError(f"duration must be 1..{MAX_DURATION_S} seconds")
+    wrk = shutil.which("wrk") or "/usr/bin/wrk"
+    command = [
+        wrk,
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        *(["-s", str(script)] if script is not None else []),
+        url,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+    return done.stdout
+
+
+@dataclass
+class Service:
+    """A server process started by a benchmark, in its own process group."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self, tail: int = 4_000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it forked.
+
+    SIGTERM to the PID first (uvicorn and the node cluster stop their own workers), then,
+    after ``grace_s``, SIGKILL to the PID's process group: the group only holds what this
+    process started, since the session was created for it."""
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            break  # nothing of the group is left
+        os.killpg(process.pid, sig)
+        time.sleep(1)
+    if process.poll() is None:
+        process.kill()
+    process.wait(10)
+
+
+@contextmanager
+def service(
+    name: str,
+    command: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str],
+    log_path: Path,
+    ready_path: str,
+    ready_text: str,
+    ready_count: int = 1,
+    cwd: Path | None = None,
+    timeout_s: float = 60,
+) -> Iterator[Service]:
+    """Run ``command`` (a server on 127.0.0.1:``port``) until the block ends.
+
+    It counts as started when ``GET ready_path`` answers (any status below 500) and its log
+    holds ``ready_text`` at least ``ready_count`` times (one line per worker, so that no
+    load starts before every worker accepts connections). Stopped by :func:`stop_process`,
+    also on error."""
+    url = f"http://{ALLOWED_HOST}:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Service(name, url, process, log_path)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}):\n{running.log()}")
+            try:
+                answered = httpx.get(url + ready_path, timeout=2).status_code < 500
+            except httpx.HTTPError:
+                answered = False
+            if answered and running.log(tail=10**9).count(ready_text) >= ready_count:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start in {timeout_s:.0f} s:\n{running.log()}")
+            time.sleep(0.2)
+        yield running
+    finally:
+        stop_process(process)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (field 3 onwards)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def process_group(pgid: int) -> set[int]:
+    """The live processes of process group ``pgid`` (Linux /proc)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[2]) == pgid:
+                members.add(int(entry.name))
+    return members
+
+
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each process that still exists."""
+    used = {}
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
+
+
+def cpu_used_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two :func:`cpu_seconds` snapshots (a process that appeared in
+    between counts from zero)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())

@@ -10,28 +10,23 @@ machine as the server, so both share its CPUs.
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from common import (
+    MAX_DURATION_S,
     RunningServer,
     bounded_int,
     describe_machine,
     format_table,
     machine,
+    parse_wrk,
     run_script,
+    run_wrk,
 )
 
 PATHS = ("/healthz", "/.well-known/jwks.json")
-MAX_DURATION_S = 60
-ALLOWED_HOST = "127.0.0.1"
-UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-AMOUNT = r"([\d.]+)(us|ms|s|m|h)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,60 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="untimed wrk run before each measured one (2)",
     )
-
-
-def _to_ms(value: str, unit: str) -> float:
-    return float(value) * UNIT_MS[unit]
-
-
-def parse_wrk(output: str) -> dict[str, Any]:
-    """The figures of one ``wrk --latency`` report."""
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    total = re.search(r"^\s*(\d+) requests in " + AMOUNT, output, re.M)
-    if rps is None or total is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    result: dict[str, Any] = {
-        "requests_per_s": float(rps.group(1)),
-        "requests": int(total.group(1)),
-        "seconds": _to_ms(total.group(2), total.group(3)) / 1000,
-    }
-    stats = re.search(rf"^\s*Latency\s+{AMOUNT}\s+{AMOUNT}\s+{AMOUNT}", output, re.M)
-    if stats is not None:
-        result["latency_avg_ms"] = _to_ms(stats.group(1), stats.group(2))
-        result["latency_stdev_ms"] = _to_ms(stats.group(3), stats.group(4))
-        result["latency_max_ms"] = _to_ms(stats.group(5), stats.group(6))
-    for pct, value, unit in re.findall(rf"^\s*(\d+)%\s+{AMOUNT}\s*$", output, re.M):
-        result[f"latency_p{pct}_ms"] = _to_ms(value, unit)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    result["non_2xx_3xx"] = int(non_2xx.group(1)) if non_2xx else 0
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    result["socket_errors"] = sum(int(n) for n in errors.groups()) if errors else 0
-    return result
-
-
-def run_wrk(url: str, duration: int, connections: int, threads: int) -> str:
-    """Run wrk once against a loopback URL and return its report."""
-    if urlsplit(url).hostname != ALLOWED_HOST:
-        raise ValueError(f"refusing to load anything but {ALLOWED_HOST}: {url}")
-    if not 1 <= duration <= MAX_DURATION_S:
-        raise ValueError(f"duration must be 1..{MAX_DURATION_S} seconds")
-    wrk = shutil.which("wrk") or "/usr/bin/wrk"
-    command = [
-        wrk,
-        f"-t{min(threads, connections)}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--latency",
-        url,
-    ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=duration + 30, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr}{done.stdout}")
-    return done.stdout
 
 
 def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
