@@ -105,6 +105,22 @@ class ClientCredentials:
     previous_secret_expires_at: datetime | None
 
 
+def check_secret(
+    found: ClientCredentials | None, secret: str, digester: Digester, now: datetime
+) -> Client | None:
+    """The client when ``secret`` is its current secret or a previous one still in its
+    overlap. Both digests are always compared (a decoy for a missing one), so timing
+    tells nothing about which matched or whether the client exists."""
+    current = found.secret_digest if found else None
+    expires = found.previous_secret_expires_at if found else None
+    previous = found.previous_secret_digest if found and expires and expires > now else None
+    right_current = digester.matches(secret, current or _DECOY) and bool(current)
+    right_previous = digester.matches(secret, previous or _DECOY) and bool(previous)
+    if found is None or found.client.disabled or found.client.auth_method not in SECRET_METHODS:
+        return None
+    return found.client if right_current or right_previous else None
+
+
 class ClientService:
     def __init__(
         self,
@@ -248,8 +264,6 @@ class ClientService:
             row = await self._require(clients, client_id, lock=True)
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             unbound = await BindingRepository(session).delete_for_member(f"client:{client_id}")
-            if unbound:
-                await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             await clients.delete(row.client_id)
             await self._audit.append(
                 session,
@@ -302,21 +316,8 @@ class ClientService:
         malformed input). Digests are compared in constant time."""
         if not isinstance(secret, str) or not _SECRET.match(secret):
             return None
-        row = None
-        if isinstance(client_id, str) and _CLIENT_ID.match(client_id):
-            async with self._db.transaction() as session:
-                row = await ClientRepository(session).get(client_id)
-        current = row.secret_digest if row and row.secret_digest else None
-        previous = None
-        expires = row.previous_secret_expires_at if row else None
-        if row and expires and row.previous_secret_digest and expires > self._clock.now():
-            previous = row.previous_secret_digest
-        # Both comparisons always run, so timing does not tell which one matched.
-        right_current = self._digester.matches(secret, current or _DECOY) and current is not None
-        right_previous = self._digester.matches(secret, previous or _DECOY) and bool(previous)
-        if row is None or row.disabled or row.auth_method not in SECRET_METHODS:
-            return None
-        return Client.from_row(row) if right_current or right_previous else None
+        found = await self.credentials(client_id)
+        return check_secret(found, secret, self._digester, self._clock.now())
 
     async def credentials(self, client_id: str) -> ClientCredentials | None:
         """The client with its secret digests, for a verifier that caches them."""

@@ -15,15 +15,14 @@ from typing import Any
 
 from authgate.apis.models import Api
 from authgate.apis.service import ApiService
-from authgate.clients.models import SECRET_METHODS, Client
-from authgate.clients.service import ClientCredentials, ClientService
+from authgate.clients.models import Client
+from authgate.clients.service import ClientCredentials, ClientService, check_secret
 from authgate.clock import Clock
 from authgate.digests import Digester
 from authgate.rbac.service import ACCESS_COUNTER, AccessService
 from authgate.storage.db import Database
 from authgate.storage.repositories import ChangeCounterRepository
 
-_DECOY = "0" * 64
 _MAX_ENTRIES = 50_000
 
 
@@ -97,18 +96,7 @@ class CachedClients:
     async def authenticate_secret(self, client_id: str, secret: str) -> Client | None:
         """Both digests are always compared, so timing tells nothing (constant time)."""
         found = await self._credentials(client_id) if len(client_id) <= 200 else None
-        current = found.secret_digest if found else None
-        previous = None
-        expires = found.previous_secret_expires_at if found else None
-        if found and expires and expires > self._clock.now():
-            previous = found.previous_secret_digest
-        right_current = self._digester.matches(secret, current or _DECOY) and bool(current)
-        right_previous = self._digester.matches(secret, previous or _DECOY) and bool(previous)
-        if found is None or found.client.disabled:
-            return None
-        if found.client.auth_method not in SECRET_METHODS:
-            return None
-        return found.client if right_current or right_previous else None
+        return check_secret(found, secret, self._digester, self._clock.now())
 
 
 class CachedApis:
