@@ -24,6 +24,12 @@ from authgate.keys.master import MasterKey
 from authgate.keys.service import KeyService
 from authgate.protocol.authorize import AuthorizationPipeline
 from authgate.protocol.config import EngineConfig
+from authgate.ratelimit.requests import (
+    MemoryWindowCounter,
+    RedisWindowCounter,
+    RequestLimits,
+    WindowCounter,
+)
 from authgate.ratelimit.throttle import (
     LoginThrottle,
     MemoryThrottleStore,
@@ -61,6 +67,7 @@ class Container:
     consents: ConsentService
     oauth: OAuthEngine
     authorize: AuthorizationPipeline
+    limits: RequestLimits
     redis: Redis | None = field(default=None)
 
     @classmethod
@@ -79,6 +86,8 @@ class Container:
         hashing = PasswordHashing(settings.passwords)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
+        counter: WindowCounter = RedisWindowCounter(redis) if redis else MemoryWindowCounter()
+        limits = RequestLimits(settings.rate_limits, counter, clock)
         mfa = MfaService(
             db, master, digester, audit, clock, issuer_name=_issuer_name(settings.issuer)
         )
@@ -117,6 +126,7 @@ class Container:
             users=users,
             digest=digester.digest,
             now=clock.now,
+            limit=limits,
         )
         return cls(
             settings=settings,
@@ -147,6 +157,7 @@ class Container:
                 digester.digest,
                 clock.now,
             ),
+            limits=limits,
             redis=redis,
         )
 

@@ -62,7 +62,8 @@ OnOff = Annotated[bool, BeforeValidator(_on_off)]
 
 
 class RateLimitSettings(BaseModel):
-    """The ``[rate_limits]`` table: login throttling per account and per client address."""
+    """The ``[rate_limits]`` table: login throttling per account and per client address,
+    token requests per client, failed client authentications per address."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,6 +79,13 @@ class RateLimitSettings(BaseModel):
     """The longest lockout, however many failures follow."""
     failure_window: Duration = timedelta(minutes=15)
     """Failures older than this are forgotten."""
+    token_requests_per_client: int = Field(3000, ge=1)
+    """Token requests one client may make per ``token_window`` (all grants together)."""
+    token_window: Duration = timedelta(minutes=1)
+    client_auth_failures_per_ip: int = Field(20, ge=1)
+    """Failed client authentications (token, introspection, revocation) allowed from one
+    address per ``client_auth_failure_window``; after that, 429 until the window ends."""
+    client_auth_failure_window: Duration = timedelta(minutes=5)
 
 
 class PasswordSettings(BaseModel):

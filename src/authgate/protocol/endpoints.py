@@ -12,6 +12,7 @@ from authgate.protocol.config import EngineConfig
 from authgate.protocol.errors import (
     InvalidClient,
     InvalidRequest,
+    SlowDown,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -19,6 +20,7 @@ from authgate.protocol.grants.base import TokenGrant
 from authgate.protocol.messages import NO_STORE, OAuthRequest, OAuthResponse
 from authgate.protocol.ports import (
     ClientDirectory,
+    ClientRateLimit,
     DenyList,
     GrantStore,
     Signer,
@@ -30,9 +32,15 @@ INACTIVE = {"active": False}
 
 
 class TokenEndpoint:
-    def __init__(self, auth: ClientAuthenticator, grants: Mapping[str, TokenGrant]) -> None:
+    def __init__(
+        self,
+        auth: ClientAuthenticator,
+        grants: Mapping[str, TokenGrant],
+        limit: ClientRateLimit | None = None,
+    ) -> None:
         self._auth = auth
         self._grants = grants
+        self._limit = limit
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         if request.repeated:
@@ -46,6 +54,14 @@ class TokenEndpoint:
             raise UnsupportedGrantType(f"grant type {grant_type[:100]!r} is not supported")
         authenticated = await self._auth.authenticate(request)
         client = authenticated.client
+        if self._limit is not None:
+            # Counted after authentication, so nobody can use up another client's quota.
+            wait = await self._limit.admit_client(client.client_id)
+            if wait is not None:
+                raise SlowDown(
+                    f"too many token requests from this client; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
         if client.public and not grant.public_clients:
             raise UnauthorizedClient(f"a public client may not use {grant_type}")
         if grant_type not in client.grant_types:

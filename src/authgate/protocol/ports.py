@@ -59,6 +59,12 @@ class AccessPolicy(Protocol):
     async def permissions_at_root(self, member: str) -> frozenset[str]: ...
 
 
+class ClientRateLimit(Protocol):
+    async def admit_client(self, client_id: str) -> int | None:
+        """Seconds the client must wait, or None when its request may go ahead."""
+        ...
+
+
 class Signer(Protocol):
     """Signs with the current key of ``alg`` and verifies AuthGate's own tokens."""
 

@@ -88,7 +88,7 @@ class MemoryThrottleStore:
 
 
 @asynccontextmanager
-async def _redis_available() -> AsyncIterator[None]:
+async def redis_available() -> AsyncIterator[None]:
     """Redis down means the counters cannot be read: refuse (503) rather than let
     unthrottled guesses through."""
     try:
@@ -115,12 +115,12 @@ class RedisThrottleStore:
         )
 
     async def get(self, key: str, now: float) -> Failures | None:
-        async with _redis_available():
+        async with redis_available():
             return self._parse(await self._redis.hgetall(self._prefix + key))
 
     async def reserve(self, key: str, now: float, window: float) -> Failures:
         name = self._prefix + key
-        async with _redis_available(), self._redis.pipeline(transaction=True) as pipe:
+        async with redis_available(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(name, "pending", 1)
             pipe.expire(name, max(1, int(window)))
             pipe.hgetall(name)
@@ -130,12 +130,12 @@ class RedisThrottleStore:
         return parsed
 
     async def release(self, key: str) -> None:
-        async with _redis_available():
+        async with redis_available():
             await self._redis.hincrby(self._prefix + key, "pending", -1)
 
     async def add_failure(self, key: str, now: float, window: float) -> Failures:
         name = self._prefix + key
-        async with _redis_available(), self._redis.pipeline(transaction=True) as pipe:
+        async with redis_available(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(name, "count", 1)
             pipe.hset(name, "last", repr(now))
             pipe.expire(name, max(1, int(window)))
@@ -143,7 +143,7 @@ class RedisThrottleStore:
         return Failures(int(count), now)
 
     async def reset(self, key: str) -> None:
-        async with _redis_available():
+        async with redis_available():
             await self._redis.hdel(self._prefix + key, "count", "last")
 
 

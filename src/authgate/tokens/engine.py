@@ -23,6 +23,7 @@ from authgate.protocol.ports import (
     ApiDirectory,
     ApiView,
     ClientDirectory,
+    ClientRateLimit,
     UserDirectory,
 )
 from authgate.protocol.tokens import TokenMinter
@@ -92,6 +93,7 @@ def build_engine(
     users: UserDirectory,
     digest: Callable[[str], str],
     now: Callable[[], datetime],
+    limit: ClientRateLimit | None = None,
 ) -> OAuthEngine:
     all_apis = ApisWithBuiltin(apis, BuiltinApi(config.admin_audience, ADMIN_PERMISSIONS))
     minter = TokenMinter(signer, config, now)
@@ -118,7 +120,7 @@ def build_engine(
     inspector = TokenInspector(config, signer, store, store, clients, users, digest, now)
     return OAuthEngine(
         config=config,
-        token=TokenEndpoint(auth, grants),
+        token=TokenEndpoint(auth, grants, limit),
         introspection=IntrospectionEndpoint(auth, inspector),
         revocation=RevocationEndpoint(auth, inspector, store, store, now),
         inspector=inspector,

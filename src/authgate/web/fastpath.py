@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate.audit.events import AuditContext, AuditTag
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
-from authgate.protocol.errors import InvalidRequest, OAuthError
+from authgate.protocol.errors import InvalidClient, InvalidRequest, OAuthError, SlowDown
 from authgate.protocol.messages import NO_STORE, OAuthRequest, OAuthResponse
 from authgate.web.errors import RETRY_AFTER_SECONDS
 
@@ -60,9 +60,17 @@ class OAuthFastPath:
             request_id=scope.get("state", {}).get("request_id"),
         )
         try:
+            wait = await container.limits.client_auth_blocked(ctx.source_ip)
+            if wait is not None:
+                raise SlowDown(
+                    f"too many failed client authentications from this address; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
             request = await _read(receive, headers, ctx.source_ip)
             response = await self._handlers[scope["path"]](container, request, ctx)
         except OAuthError as error:
+            if isinstance(error, InvalidClient):
+                await _count_failed_auth(container, ctx.source_ip)
             if error.detail:
                 log.info("oauth error", extra={"error": error.error, "detail": error.detail})
             if error.event:
@@ -121,6 +129,15 @@ async def _revoke(container: Container, request: OAuthRequest, ctx: AuditContext
     if revoked is not None:
         await container.audit.record(AuditTag.OAUTH_TOKEN_REVOKED, ctx, subject=revoked)
     return response
+
+
+async def _count_failed_auth(container: Container, source_ip: str | None) -> None:
+    """RFC 6749 §10.10: make guessing client secrets infeasible. Counting must not turn
+    an authentication failure into an outage, so a Redis failure here is only logged."""
+    try:
+        await container.limits.client_auth_failed(source_ip)
+    except StorageUnavailable:
+        log.warning("could not count a failed client authentication: Redis is unreachable")
 
 
 def _error_body(error: str, description: str) -> dict[str, str]:
