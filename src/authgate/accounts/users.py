@@ -18,7 +18,12 @@ from authgate.clock import Clock
 from authgate.errors import Conflict, InvalidInput, NotFound
 from authgate.storage.db import Database
 from authgate.storage.models import UserRow
-from authgate.storage.repositories import SessionRepository, UserRepository
+from authgate.storage.repositories import (
+    REVOCATIONS_COUNTER,
+    ChangeCounterRepository,
+    SessionRepository,
+    UserRepository,
+)
 
 _ID = re.compile(r"^[A-Za-z0-9._:@|+\-]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
@@ -201,6 +206,8 @@ class UserService:
             ended = 0
             if disabled:
                 ended = await SessionRepository(session).delete_for_user(row.id)
+            # Token checks cache "user active"; this tells every process to look again.
+            await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
             tag = AuditTag.USER_DISABLED if disabled else AuditTag.USER_ENABLED
             await self._audit.append(
                 session, tag, ctx, subject=f"user:{row.id}", details={"sessions_ended": ended}
@@ -213,6 +220,7 @@ class UserService:
             row = await self._require(users, username, lock=True)
             await SessionRepository(session).delete_for_user(row.id)
             await users.delete(row)
+            await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
             await self._audit.append(
                 session,
                 AuditTag.USER_DELETED,

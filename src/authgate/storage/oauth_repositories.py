@@ -17,6 +17,7 @@ from authgate.storage.models import (
     RevokedTokenRow,
     UsedAssertionRow,
 )
+from authgate.storage.repositories import REVOCATIONS_COUNTER, ChangeCounterRepository
 
 
 class CodeRepository:
@@ -51,14 +52,16 @@ class GrantRepository:
         return await self._s.get(GrantRow, grant_id)
 
     async def revoke(self, grant_id: str, now: datetime) -> None:
-        await self._s.execute(
+        result = await self._s.execute(
             update(GrantRow)
             .where(GrantRow.id == grant_id, GrantRow.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        if result.rowcount:  # type: ignore[attr-defined]
+            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
 
     async def revoke_for(self, user_id: str, client_id: str, now: datetime) -> None:
-        await self._s.execute(
+        result = await self._s.execute(
             update(GrantRow)
             .where(
                 GrantRow.user_id == user_id,
@@ -67,6 +70,8 @@ class GrantRepository:
             )
             .values(revoked_at=now)
         )
+        if result.rowcount:  # type: ignore[attr-defined]
+            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
 
 
 class RefreshTokenRepository:
@@ -101,6 +106,7 @@ class DenyListRepository:
         if await self._s.get(RevokedTokenRow, jti) is None:
             self._s.add(RevokedTokenRow(jti=jti, expires_at=expires_at))
             await self._s.flush()
+            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
 
     async def contains(self, jti: str) -> bool:
         query = select(exists().where(RevokedTokenRow.jti == jti))

@@ -149,7 +149,10 @@ class GrantRevoker:
             .where(GrantRow.client_id == client_id, GrantRow.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+        return count
 
 
 class ApiRepository:
@@ -223,6 +226,11 @@ class BindingRepository:
             )
         )
         return [list(p) for p in rows.scalars().all()]
+
+
+#: Bumped by every revocation (deny-listed jti, ended grant, disabled or deleted user), so
+#: each process can cache "not revoked" answers and drop them when something was revoked.
+REVOCATIONS_COUNTER = "revocations"
 
 
 class ChangeCounterRepository:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 from authgate.apis.models import Api
@@ -19,19 +20,22 @@ from authgate.clients.models import Client
 from authgate.clients.service import ClientCredentials, ClientService, check_secret
 from authgate.clock import Clock
 from authgate.digests import Digester
+from authgate.protocol.ports import GrantRecord, UserDirectory, UserView
 from authgate.rbac.service import ACCESS_COUNTER, AccessService
 from authgate.storage.db import Database
 from authgate.storage.repositories import ChangeCounterRepository
+from authgate.tokens.store import SqlTokenStore
 
 _MAX_ENTRIES = 50_000
 
 
 class ChangeWatch:
-    """Knows whether the access model changed since the caches were filled."""
+    """Knows whether a cached model changed since the caches were filled."""
 
-    def __init__(self, db: Database, poll_seconds: float) -> None:
+    def __init__(self, db: Database, poll_seconds: float, counter: str = ACCESS_COUNTER) -> None:
         self._db = db
         self._poll_seconds = poll_seconds
+        self._counter = counter
         self._seen: int | None = None
         self._checked_at = 0.0
         self._lock = asyncio.Lock()
@@ -43,12 +47,16 @@ class ChangeWatch:
             return self.generation
         async with self._lock:
             async with self._db.transaction() as session:
-                value = await ChangeCounterRepository(session).value(ACCESS_COUNTER)
+                value = await ChangeCounterRepository(session).value(self._counter)
             self._checked_at = time.monotonic()
             if value != self._seen:
                 self._seen = value
                 self.generation += 1
         return self.generation
+
+    def invalidate(self) -> None:
+        """This process changed the model: drop its caches now, not at the next poll."""
+        self.generation += 1
 
 
 class _Memo:
@@ -122,4 +130,60 @@ class CachedPolicy:
         if not hit:
             value = await self._access.permissions_at_root(member)
             self._memo.put(member, value)
+        return value  # type: ignore[no-any-return]
+
+
+class CachedRevocations:
+    """What introspection asks on every call — is this jti deny-listed, is this grant
+    revoked, is this user still active — answered from memory.
+
+    Every revocation bumps the ``revocations`` counter in its own transaction, and each
+    answer is dropped when that counter moves: a revocation made in this process is seen
+    at once, one made elsewhere within ``poll_seconds``.
+    """
+
+    def __init__(self, store: SqlTokenStore, users: UserDirectory, watch: ChangeWatch) -> None:
+        self._store = store
+        self._users = users
+        self._watch = watch
+        self._denied = _Memo(watch)
+        self._grants = _Memo(watch)
+        self._accounts = _Memo(watch)
+
+    async def contains(self, jti: str) -> bool:
+        hit, value = await self._denied.get(jti)
+        if not hit:
+            value = await self._store.contains(jti)
+            self._denied.put(jti, value)
+        return bool(value)
+
+    async def add(self, jti: str, expires_at: datetime) -> None:
+        await self._store.add(jti, expires_at)  # the store tells the watch
+
+    async def grant(self, grant_id: str) -> GrantRecord | None:
+        hit, value = await self._grants.get(grant_id)
+        if not hit:
+            value = await self._store.grant(grant_id)
+            self._grants.put(grant_id, value)
+        return value  # type: ignore[no-any-return]
+
+    async def refresh_owner(self, digest: str) -> tuple[GrantRecord, bool] | None:
+        return await self._store.refresh_owner(digest)  # a refresh token is looked up once
+
+    async def rotate_refresh(self, digest: str, now: datetime) -> GrantRecord | None:
+        return await self._store.rotate_refresh(digest, now)
+
+    async def add_refresh(
+        self, grant_id: str, digest: str, scope: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self._store.add_refresh(grant_id, digest, scope, now, expires_at)
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> None:
+        await self._store.revoke_grant(grant_id, now)
+
+    async def get_by_id(self, user_id: str) -> UserView | None:
+        hit, value = await self._accounts.get(user_id)
+        if not hit:
+            value = await self._users.get_by_id(user_id)
+            self._accounts.put(user_id, value)
         return value  # type: ignore[no-any-return]

@@ -27,6 +27,7 @@ from authgate.protocol.ports import (
     UserDirectory,
 )
 from authgate.protocol.tokens import TokenMinter
+from authgate.tokens.cache import CachedRevocations
 from authgate.tokens.signer import JwtSigner
 from authgate.tokens.store import SqlTokenStore
 
@@ -94,6 +95,7 @@ def build_engine(
     digest: Callable[[str], str],
     now: Callable[[], datetime],
     limit: ClientRateLimit | None = None,
+    revocations: CachedRevocations | None = None,
 ) -> OAuthEngine:
     all_apis = ApisWithBuiltin(apis, BuiltinApi(config.admin_audience, ADMIN_PERMISSIONS))
     minter = TokenMinter(signer, config, now)
@@ -117,7 +119,18 @@ def build_engine(
         )
     }
     auth = ClientAuthenticator(clients, store, config.token_endpoint, now)
-    inspector = TokenInspector(config, signer, store, store, clients, users, digest, now)
+    # Introspection asks the same questions on every call; answer them from memory when
+    # the composition root provides the cache (it does; tests may not).
+    inspector = TokenInspector(
+        config,
+        signer,
+        revocations or store,
+        revocations or store,
+        clients,
+        revocations or users,
+        digest,
+        now,
+    )
     return OAuthEngine(
         config=config,
         token=TokenEndpoint(auth, grants, limit),

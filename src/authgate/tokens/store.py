@@ -4,6 +4,7 @@ ledger) on the database. Code redemption and refresh rotation are single transac
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -37,8 +38,10 @@ def _grant(
 
 
 class SqlTokenStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_revoked: Callable[[], None] | None = None) -> None:
         self._db = db
+        #: Called after a revocation committed, so this process's caches drop at once.
+        self._on_revoked = on_revoked or (lambda: None)
 
     # -- CodeStore ----------------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class SqlTokenStore:
                 if row is not None and row.grant_id is not None:
                     await GrantRepository(session).revoke(row.grant_id, now)
         if replayed:  # raised after the revocation has committed
+            self._on_revoked()
             raise CodeReplayed(digest)
 
     # -- GrantStore ---------------------------------------------------------------------
@@ -152,12 +156,14 @@ class SqlTokenStore:
                 await grants.revoke(token.grant_id, now)
                 reused = True
         if reused:  # raised after the revocation has committed
+            self._on_revoked()
             raise RefreshReused(digest)
         return None
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> None:
         async with self._db.transaction() as session:
             await GrantRepository(session).revoke(grant_id, now)
+        self._on_revoked()
 
     async def grant(self, grant_id: str) -> GrantRecord | None:
         async with self._db.transaction() as session:
@@ -169,6 +175,7 @@ class SqlTokenStore:
     async def add(self, jti: str, expires_at: datetime) -> None:
         async with self._db.transaction() as session:
             await DenyListRepository(session).add(jti, expires_at)
+        self._on_revoked()
 
     async def contains(self, jti: str) -> bool:
         async with self._db.transaction() as session:
