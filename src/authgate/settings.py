@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"
     """Comma-separated addresses whose ``X-Forwarded-For``/``-Proto`` headers are believed
     (the client address drives per-IP throttling and the audit log); ``*`` trusts all."""
+    jwks_uri_allow_private_addresses: OnOff = False
+    """Let AuthGate fetch a client's ``jwks_uri`` from loopback, private, link-local and
+    other non-public addresses, and over plain http (development and tests only; PRODUCT
+    §7). Off, such a client cannot authenticate and nothing is requested."""
     rate_limits: RateLimitSettings = RateLimitSettings()
     passwords: PasswordSettings = PasswordSettings()
 

@@ -2,8 +2,11 @@
 
 - ``client_secret_basic`` / ``client_secret_post``: RFC 6749 §2.3.1 (Basic credentials
   are form-urlencoded before base64, so they are decoded here);
-- ``private_key_jwt``: RFC 7523 §2.2 and §3, the assertion's ``aud`` must be the token
-  endpoint and its ``jti`` is accepted once;
+- ``private_key_jwt``: RFC 7523 §2.2 and §3 (OpenID Connect Core §9), the assertion's
+  ``aud`` must be the token endpoint and its ``jti`` is accepted once; it is verified with
+  the client's inline ``jwks`` or the set at its ``jwks_uri`` (through the
+  ``RemoteKeySets`` port), fetched again when it names an unknown ``kid`` (OpenID Connect
+  Core §10.1.1);
 - ``none``: a public client names itself with ``client_id`` (RFC 6749 §2.1).
 
 A client may use exactly one method per request (RFC 6749 §2.3). Every failure is
@@ -18,6 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote_plus
 
 from joserfc import jwt
@@ -26,7 +30,13 @@ from joserfc.jwk import KeySet
 
 from authgate.protocol.errors import InvalidClient, InvalidRequest
 from authgate.protocol.messages import OAuthRequest
-from authgate.protocol.ports import AssertionLedger, ClientDirectory, ClientView
+from authgate.protocol.ports import (
+    AssertionLedger,
+    ClientDirectory,
+    ClientView,
+    KeySetUnavailable,
+    RemoteKeySets,
+)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
@@ -62,11 +72,13 @@ class ClientAuthenticator:
         ledger: AssertionLedger,
         token_endpoint: str,
         now: Callable[[], datetime],
+        remote_keys: RemoteKeySets | None = None,
     ) -> None:
         self._clients = clients
         self._ledger = ledger
         self._token_endpoint = token_endpoint
         self._now = now
+        self._remote_keys = remote_keys
 
     async def authenticate(self, request: OAuthRequest) -> Authenticated:
         form = request.form
@@ -127,15 +139,10 @@ class ClientAuthenticator:
         if client_id is None or form.get("client_id", client_id) != client_id:
             raise InvalidClient("the client assertion is malformed")
         client = await self._clients.get(client_id)
-        if (
-            client is None
-            or client.disabled
-            or client.auth_method != "private_key_jwt"
-            or not client.jwks
-        ):
+        if client is None or client.disabled or client.auth_method != "private_key_jwt":
             raise InvalidClient("invalid client assertion")
+        keys = await self._client_keys(client, _peek_kid(assertion))
         try:
-            keys = KeySet.import_key_set(dict(client.jwks))  # type: ignore[arg-type]
             token = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGORITHMS)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise InvalidClient("invalid client assertion", detail=str(exc)) from None
@@ -145,6 +152,28 @@ class ClientAuthenticator:
         if not await self._ledger.first_use(f"{client_id}:{claims['jti']}", expires + CLOCK_SKEW):
             raise InvalidClient("this client assertion was used before (RFC 7523 §3)")
         return Authenticated(client, "private_key_jwt")
+
+    async def _client_keys(self, client: ClientView, kid: str | None) -> KeySet:
+        """RFC 7523 §3 item 9: the keys the client registered, inline or at its
+        ``jwks_uri``. A ``kid`` missing from the fetched set asks for the set again
+        (OpenID Connect Core §10.1.1, key rotation); the port decides whether it fetches."""
+        if client.jwks:
+            return _import_keys(client.jwks)
+        if not client.jwks_uri:
+            raise InvalidClient("invalid client assertion", detail="the client has no keys")
+        if self._remote_keys is None:
+            raise InvalidClient(
+                "invalid client assertion", detail="this engine fetches no jwks_uri key sets"
+            )
+        try:
+            keys = _import_keys(await self._remote_keys.get(client.jwks_uri))
+            if kid is not None and all(key.kid != kid for key in keys.keys):
+                keys = _import_keys(await self._remote_keys.get(client.jwks_uri, refresh=True))
+        except KeySetUnavailable as exc:
+            raise InvalidClient(
+                "invalid client assertion", detail=f"jwks_uri of {client.client_id}: {exc}"
+            ) from None
+        return keys
 
     def _check_assertion_claims(
         self, claims: Mapping[str, object], client_id: str, now: datetime
@@ -170,14 +199,31 @@ class ClientAuthenticator:
             raise InvalidClient("the assertion is not valid yet")
 
 
-def _peek_issuer(assertion: str) -> str | None:
-    """The unverified ``iss``, only to pick the key set the signature is checked with."""
+def _import_keys(jwks: Mapping[str, Any]) -> KeySet:
+    try:
+        return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidClient("invalid client assertion", detail=f"client keys: {exc}") from None
+
+
+def _peek(assertion: str, part: int, name: str) -> str | None:
+    """An unverified string member of the header (``part`` 0) or the claims (1), only
+    to choose the key set and key the signature is then checked with."""
     parts = assertion.split(".")
     if len(parts) != 3 or len(assertion) > 8192:
         return None
+    segment = parts[part]
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, binascii.Error):
         return None
-    issuer = payload.get("iss") if isinstance(payload, dict) else None
-    return issuer if isinstance(issuer, str) and 0 < len(issuer) <= 200 else None
+    value = decoded.get(name) if isinstance(decoded, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+def _peek_issuer(assertion: str) -> str | None:
+    return _peek(assertion, 1, "iss")
+
+
+def _peek_kid(assertion: str) -> str | None:
+    return _peek(assertion, 0, "kid")

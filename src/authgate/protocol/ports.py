@@ -32,11 +32,28 @@ class ClientView(Protocol):
     @property
     def jwks(self) -> Mapping[str, Any] | None: ...
     @property
+    def jwks_uri(self) -> str | None: ...
+    @property
     def access_token_ttl(self) -> timedelta | None: ...
     @property
     def refresh_token_ttl(self) -> timedelta | None: ...
     @property
     def disabled(self) -> bool: ...
+
+
+class KeySetUnavailable(Exception):
+    """A client's ``jwks_uri`` gave no usable JWK Set (refused, unreachable, malformed);
+    the message says why, for the log only."""
+
+
+class RemoteKeySets(Protocol):
+    """Clients' JWK Sets published at their ``jwks_uri`` (OpenID Connect Core §10.1.1)."""
+
+    async def get(self, uri: str, *, refresh: bool = False) -> Mapping[str, Any]:
+        """The JWK Set at ``uri``, cached. ``refresh``: the cached set lacks the key an
+        assertion names, so fetch again, unless the last fetch is too recent (then the
+        cached set comes back). Raises :class:`KeySetUnavailable`."""
+        ...
 
 
 class ApiView(Protocol):
