@@ -17,6 +17,7 @@ from authgate.accounts.passwords import PasswordHashing, PasswordPolicy
 from authgate.accounts.users import UserService
 from authgate.apis.service import ApiService
 from authgate.audit.log import AuditLog
+from authgate.clients.remote_jwks import RemoteJwks
 from authgate.clients.service import ClientService
 from authgate.clock import Clock, SystemClock
 from authgate.digests import Digester
@@ -36,11 +37,18 @@ from authgate.ratelimit.throttle import (
     RedisThrottleStore,
     ThrottleStore,
 )
+from authgate.rbac.engine import AccessEngine
 from authgate.rbac.service import AccessService
 from authgate.sessions.service import SessionService
 from authgate.settings import ACCESS_POLL_SECONDS, KEY_REFRESH_SECONDS, Settings
+from authgate.storage.changes import ChangeWatch
 from authgate.storage.db import Database
-from authgate.tokens.cache import CachedApis, CachedClients, CachedPolicy, ChangeWatch
+from authgate.storage.repositories import REVOCATIONS_COUNTER
+from authgate.tokens.cache import (
+    CachedApis,
+    CachedClients,
+    CachedRevocations,
+)
 from authgate.tokens.consents import ConsentService
 from authgate.tokens.engine import OAuthEngine, build_engine
 from authgate.tokens.signer import JwtSigner
@@ -64,10 +72,12 @@ class Container:
     clients: ClientService
     apis: ApiService
     access: AccessService
+    engine: AccessEngine
     consents: ConsentService
     oauth: OAuthEngine
     authorize: AuthorizationPipeline
     limits: RequestLimits
+    remote_jwks: RemoteJwks
     redis: Redis | None = field(default=None)
 
     @classmethod
@@ -112,21 +122,29 @@ class Container:
             refresh_token_ttl=settings.refresh_token_ttl,
             id_token_ttl=settings.id_token_ttl,
         )
-        token_store = SqlTokenStore(db)
         watch = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS)
+        revoked = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS, counter=REVOCATIONS_COUNTER)
+        token_store = SqlTokenStore(db, on_revoked=revoked.invalidate)
         cached_clients = CachedClients(clients, digester, clock, watch)
-        cached_policy = CachedPolicy(access, watch)
+        # Decisions get their own watch of the same counter: the index rebuilds on its own
+        # schedule without emptying the token path's caches.
+        engine = AccessEngine(db, ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS))
+        access.listen(engine.changed)
+        users.listen(engine.changed)
+        remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(
             engine_config,
             store=token_store,
             signer=JwtSigner(keys),
             clients=cached_clients,
             apis=CachedApis(apis, watch),
-            policy=cached_policy,
+            policy=engine,
             users=users,
             digest=digester.digest,
             now=clock.now,
             limit=limits,
+            revocations=CachedRevocations(token_store, users, revoked),
+            remote_keys=remote_jwks,
         )
         return cls(
             settings=settings,
@@ -146,18 +164,20 @@ class Container:
             clients=clients,
             apis=apis,
             access=access,
+            engine=engine,
             consents=ConsentService(db, audit, clock),
             oauth=oauth,
             authorize=AuthorizationPipeline(
                 engine_config,
                 cached_clients,
                 oauth.apis,
-                cached_policy,
+                engine,
                 token_store,
                 digester.digest,
                 clock.now,
             ),
             limits=limits,
+            remote_jwks=remote_jwks,
             redis=redis,
         )
 

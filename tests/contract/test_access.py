@@ -162,15 +162,15 @@ async def test_permissions_at_root_unite_the_roles_bound_at_root(container: Cont
     second = await container.access.bind(CLI, "invoicer", "user:emp-1", "/")
     await container.access.bind(CLI, "scoped", "user:alice", "org:acme")
     assert first.member == second.member == f"user:{user.id}"
-    held = await container.access.permissions_at_root("user:emp-1")
+    held = await container.engine.permissions_at_root("user:emp-1")
     assert held == frozenset({"orders:read", "invoices:*"})
     assert grants(held, "invoices:void")
     assert not grants(held, "projects:delete")  # bound below the root only
     assert not grants(held, "orders:write")
     await container.access.unbind(CLI, second.id)
-    assert await container.access.permissions_at_root("user:emp-1") == frozenset({"orders:read"})
-    assert await container.access.permissions_at_root("user:alice") == frozenset()  # by id only
-    assert await container.access.permissions_at_root("user:\x00") == frozenset()
+    assert await container.engine.permissions_at_root("user:emp-1") == frozenset({"orders:read"})
+    assert await container.engine.permissions_at_root("user:alice") == frozenset()  # by id only
+    assert await container.engine.permissions_at_root("user:\x00") == frozenset()
 
 
 async def test_clients_are_members_too(container: Container) -> None:
@@ -180,7 +180,7 @@ async def test_clients_are_members_too(container: Container) -> None:
     assert binding.member == f"client:{client.client_id}"
     assert binding.scope == "/"
     assert binding.id.startswith("bnd_")
-    held = await container.access.permissions_at_root(f"client:{client.client_id}")
+    held = await container.engine.permissions_at_root(f"client:{client.client_id}")
     assert held == frozenset({"orders:write"})
 
 
@@ -201,8 +201,10 @@ async def test_every_access_write_bumps_the_counter_and_is_audited(container: Co
         ("reader", "user:nobody", {}, NotFound, "no user named 'nobody'"),
         ("reader", "client:nope", {}, NotFound, "no client with id 'nope'"),
         ("ghost", "user:bob", {}, NotFound, "no role named 'ghost'"),
-        ("reader", "group:staff", {}, InvalidInput, "group is not supported yet"),
-        ("reader", "user:bob", {"condition": "true"}, InvalidInput, "not supported yet"),
+        ("reader", "group:staff", {}, NotFound, "no group named 'staff'"),
+        ("reader", "user:bob", {"condition": "owner =="}, InvalidInput, "does not compile"),
+        ("reader", "user:bob", {"condition": "nobody.id == 1"}, InvalidInput, "undeclared"),
+        ("reader", "user:bob", {"condition": "'text'"}, InvalidInput, "must give a boolean"),
         ("reader", "bob", {}, InvalidInput, "must be user:<username or id>"),
         ("reader", "user:", {}, InvalidInput, "must be user:<username or id>"),
         ("reader", "user:bob", {"scope": "acme"}, InvalidInput, "must be / or type:id"),
@@ -211,8 +213,10 @@ async def test_every_access_write_bumps_the_counter_and_is_audited(container: Co
         "unknown-user",
         "unknown-client",
         "unknown-role",
-        "group",
-        "condition",
+        "unknown-group",
+        "condition-syntax",
+        "condition-unknown-variable",
+        "condition-not-boolean",
         "no-kind",
         "empty-name",
         "bad-scope",

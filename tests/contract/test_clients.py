@@ -322,7 +322,7 @@ async def test_delete_cascades_to_grants_and_bindings(container: Container) -> N
     assert await container.clients.get(client.client_id) is None
     assert await _count(container, GrantRow) == 0
     assert await _count(container, BindingRow) == 0
-    assert await container.access.permissions_at_root(f"client:{client.client_id}") == frozenset()
+    assert await container.engine.permissions_at_root(f"client:{client.client_id}") == frozenset()
     assert (await _tags(container))[-1] == "client:deleted"
     with pytest.raises(NotFound):
         await container.clients.delete(client.client_id, CLI)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -16,10 +16,12 @@ from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import Conflict, InvalidInput, NotFound
+from authgate.storage.changes import ACCESS_COUNTER
 from authgate.storage.db import Database
 from authgate.storage.models import UserRow
 from authgate.storage.repositories import (
     REVOCATIONS_COUNTER,
+    BindingRepository,
     ChangeCounterRepository,
     SessionRepository,
     UserRepository,
@@ -90,6 +92,7 @@ class UserService:
         self._db = db
         self._audit = audit
         self._policy = policy
+        self._on_change: Callable[[], None] = lambda: None
         self._hashing = hashing
         self._clock = clock
 
@@ -133,6 +136,7 @@ class UserService:
                 if await users.by_id(row.id) is not None:
                     raise Conflict(f"a user with id {row.id!r} already exists")
                 await users.add(row)
+                await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
                 await self._audit.append(
                     session,
                     AuditTag.USER_CREATED,
@@ -142,7 +146,12 @@ class UserService:
                 )
         except IntegrityError:
             raise Conflict(f"a user named {display!r} already exists") from None
+        self._on_change()
         return User.from_row(row)
+
+    def listen(self, on_change: Callable[[], None]) -> None:
+        """Tell ``on_change`` (the decision engine) after every committed change."""
+        self._on_change = on_change
 
     async def get(self, username: str) -> User:
         async with self._db.transaction() as session:
@@ -188,6 +197,7 @@ class UserService:
                 row.password_hash = new_hash
                 changed.append("password")
             row.updated_at = self._clock.now()
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # conditions read them
             await self._audit.append(
                 session,
                 AuditTag.USER_UPDATED,
@@ -195,7 +205,9 @@ class UserService:
                 subject=f"user:{row.id}",
                 details={"changed": changed},
             )
-            return User.from_row(row)
+            user = User.from_row(row)
+        self._on_change()
+        return user
 
     async def set_disabled(self, username: str, disabled: bool, ctx: AuditContext) -> User:
         """Disabling ends every session of the user at once (spec §7)."""
@@ -206,21 +218,27 @@ class UserService:
             ended = 0
             if disabled:
                 ended = await SessionRepository(session).delete_for_user(row.id)
-            # Token checks cache "user active"; this tells every process to look again.
+            # Token checks and decisions cache "user active"; every process looks again.
             await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             tag = AuditTag.USER_DISABLED if disabled else AuditTag.USER_ENABLED
             await self._audit.append(
                 session, tag, ctx, subject=f"user:{row.id}", details={"sessions_ended": ended}
             )
-            return User.from_row(row)
+            user = User.from_row(row)
+        self._on_change()
+        return user
 
     async def delete(self, username: str, ctx: AuditContext) -> None:
         async with self._db.transaction() as session:
             users = UserRepository(session)
             row = await self._require(users, username, lock=True)
             await SessionRepository(session).delete_for_user(row.id)
+            # Bindings name users by id without a foreign key; group memberships cascade.
+            await BindingRepository(session).delete_for_member(f"user:{row.id}")
             await users.delete(row)
             await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
+            await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             await self._audit.append(
                 session,
                 AuditTag.USER_DELETED,
@@ -228,6 +246,7 @@ class UserService:
                 subject=f"user:{row.id}",
                 details={"username": row.username},
             )
+        self._on_change()
 
     @staticmethod
     async def _require(users: UserRepository, username: str, *, lock: bool = False) -> UserRow:

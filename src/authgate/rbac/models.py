@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,13 +13,28 @@ from authgate.storage.models import BindingRow, RoleRow
 class Role:
     name: str
     permissions: tuple[str, ...]
+    inherits: tuple[str, ...] = ()
 
     @classmethod
-    def from_row(cls, row: RoleRow) -> Role:
-        return cls(name=row.name, permissions=tuple(row.permissions))
+    def from_row(cls, row: RoleRow, inherits: Sequence[str] = ()) -> Role:
+        return cls(name=row.name, permissions=tuple(row.permissions), inherits=tuple(inherits))
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "permissions": list(self.permissions)}
+        return {
+            "name": self.name,
+            "permissions": list(self.permissions),
+            "inherits": list(self.inherits),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    description: str
+    members: tuple[str, ...]  # user ids
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "members": list(self.members)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,6 +208,38 @@ class BindingRow(Base):
     created_at: Mapped[datetime]
 
 
+class RoleParentRow(Base):
+    """``role`` inherits every permission of ``parent`` (a DAG: the service refuses cycles)."""
+
+    __tablename__ = "role_parents"
+
+    role: Mapped[str] = mapped_column(
+        String(150), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True
+    )
+    parent: Mapped[str] = mapped_column(
+        String(150), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class GroupRow(Base):
+    __tablename__ = "groups"
+
+    name: Mapped[str] = mapped_column(String(150), primary_key=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime]
+
+
+class GroupMemberRow(Base):
+    __tablename__ = "group_members"
+
+    group: Mapped[str] = mapped_column(
+        String(150), ForeignKey("groups.name", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class ChangeCounterRow(Base):
     """Bumped by every write to the access model, so other processes see a change."""
 

@@ -9,8 +9,6 @@ one process's memory (spec §8).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime
 from typing import Any
 
@@ -21,42 +19,10 @@ from authgate.clients.service import ClientCredentials, ClientService, check_sec
 from authgate.clock import Clock
 from authgate.digests import Digester
 from authgate.protocol.ports import GrantRecord, UserDirectory, UserView
-from authgate.rbac.service import ACCESS_COUNTER, AccessService
-from authgate.storage.db import Database
-from authgate.storage.repositories import ChangeCounterRepository
+from authgate.storage.changes import ChangeWatch as ChangeWatch
 from authgate.tokens.store import SqlTokenStore
 
 _MAX_ENTRIES = 50_000
-
-
-class ChangeWatch:
-    """Knows whether a cached model changed since the caches were filled."""
-
-    def __init__(self, db: Database, poll_seconds: float, counter: str = ACCESS_COUNTER) -> None:
-        self._db = db
-        self._poll_seconds = poll_seconds
-        self._counter = counter
-        self._seen: int | None = None
-        self._checked_at = 0.0
-        self._lock = asyncio.Lock()
-        self.generation = 0
-
-    async def current(self) -> int:
-        """The cache generation; it moves when the database's counter moved."""
-        if time.monotonic() - self._checked_at < self._poll_seconds or self._lock.locked():
-            return self.generation
-        async with self._lock:
-            async with self._db.transaction() as session:
-                value = await ChangeCounterRepository(session).value(self._counter)
-            self._checked_at = time.monotonic()
-            if value != self._seen:
-                self._seen = value
-                self.generation += 1
-        return self.generation
-
-    def invalidate(self) -> None:
-        """This process changed the model: drop its caches now, not at the next poll."""
-        self.generation += 1
 
 
 class _Memo:
@@ -117,19 +83,6 @@ class CachedApis:
         if not hit:
             value = await self._apis.get(audience)
             self._memo.put(audience, value)
-        return value  # type: ignore[no-any-return]
-
-
-class CachedPolicy:
-    def __init__(self, access: AccessService, watch: ChangeWatch) -> None:
-        self._access = access
-        self._memo = _Memo(watch)
-
-    async def permissions_at_root(self, member: str) -> frozenset[str]:
-        hit, value = await self._memo.get(member)
-        if not hit:
-            value = await self._access.permissions_at_root(member)
-            self._memo.put(member, value)
         return value  # type: ignore[no-any-return]
 
 

@@ -24,6 +24,7 @@ from authgate.protocol.ports import (
     ApiView,
     ClientDirectory,
     ClientRateLimit,
+    RemoteKeySets,
     UserDirectory,
 )
 from authgate.protocol.tokens import TokenMinter
@@ -96,6 +97,7 @@ def build_engine(
     now: Callable[[], datetime],
     limit: ClientRateLimit | None = None,
     revocations: CachedRevocations | None = None,
+    remote_keys: RemoteKeySets | None = None,
 ) -> OAuthEngine:
     all_apis = ApisWithBuiltin(apis, BuiltinApi(config.admin_audience, ADMIN_PERMISSIONS))
     minter = TokenMinter(signer, config, now)
@@ -118,7 +120,7 @@ def build_engine(
             RefreshTokenGrant(deps),
         )
     }
-    auth = ClientAuthenticator(clients, store, config.token_endpoint, now)
+    auth = ClientAuthenticator(clients, store, config.token_endpoint, now, remote_keys)
     # Introspection asks the same questions on every call; answer them from memory when
     # the composition root provides the cache (it does; tests may not).
     inspector = TokenInspector(
