@@ -49,6 +49,7 @@ from authgate.tokens.cache import (
     CachedClients,
     CachedRevocations,
 )
+from authgate.tokens.callers import CallerAuthenticator
 from authgate.tokens.consents import ConsentService
 from authgate.tokens.engine import OAuthEngine, build_engine
 from authgate.tokens.signer import JwtSigner
@@ -73,6 +74,7 @@ class Container:
     apis: ApiService
     access: AccessService
     engine: AccessEngine
+    callers: CallerAuthenticator
     consents: ConsentService
     oauth: OAuthEngine
     authorize: AuthorizationPipeline
@@ -165,6 +167,7 @@ class Container:
             apis=apis,
             access=access,
             engine=engine,
+            callers=CallerAuthenticator(oauth.inspector, revoked, watch, clock.now),
             consents=ConsentService(db, audit, clock),
             oauth=oauth,
             authorize=AuthorizationPipeline(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,8 @@ from authgate.audit.events import CLI_CONTEXT
 from authgate.cli.common import emit, fail, read_stdin_secret, run, settings
 from authgate.container import Container
 from authgate.errors import Conflict, InvalidInput
+from authgate.rbac.permissions import EVERYTHING
+from authgate.rbac.service import ADMIN_ROLE
 from authgate.settings import CONFIG_FILE_NAME
 from authgate.storage import migrate as migrations
 
@@ -102,6 +105,8 @@ def init(
                 report["admin"]["password"] = generated
             shown = "" if password else f" with password {generated} (shown once)"
             lines.append(f"created admin user {admin_username!r}{shown}")
+        if await _ensure_admin_role(c, admin_username):
+            lines.append(f"bound {admin_username!r} to role {ADMIN_ROLE!r} on /")
         if demo:
             try:
                 await c.users.create(
@@ -118,6 +123,18 @@ def init(
 
     run(work, create=True, check_schema=False)
     emit(as_json, report, "\n".join(lines))
+
+
+async def _ensure_admin_role(c: Container, admin_username: str) -> bool:
+    """Spec §2: the admin user holds the built-in ``authgate-admin`` role (every
+    permission) at ``/``. True when this run made the binding."""
+    with contextlib.suppress(Conflict):
+        await c.access.create_role(CLI_CONTEXT, ADMIN_ROLE, [EVERYTHING])
+    try:
+        await c.access.bind(CLI_CONTEXT, ADMIN_ROLE, f"user:{admin_username}", "/")
+    except Conflict:
+        return False
+    return True
 
 
 def migrate() -> None:

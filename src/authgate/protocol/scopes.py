@@ -38,9 +38,10 @@ def join(scopes: Iterable[str]) -> str:
 
 
 def holds(held: Iterable[str], wanted: str) -> bool:
-    """``resource:*`` covers every action on that resource (spec §1)."""
+    """``resource:*`` covers every action on that resource (spec §1); ``*`` covers all."""
     resource = wanted.split(":", 1)[0]
-    return any(h == wanted or h == f"{resource}:*" for h in held)
+    covering = {wanted, f"{resource}:*", "*"}
+    return any(h in covering for h in held)
 
 
 def effective(

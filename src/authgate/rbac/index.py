@@ -223,7 +223,11 @@ class AccessIndex:
                     continue
                 for grant in grants:
                     held = perms[grant.role]
-                    if permission not in held and (wildcard is None or wildcard not in held):
+                    if (
+                        permission not in held
+                        and (wildcard is None or wildcard not in held)
+                        and "*" not in held
+                    ):
                         continue
                     if grant.condition is None:
                         return Decision(True, "allowed by " + grant.describe(), grant)

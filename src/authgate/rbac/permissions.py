@@ -1,5 +1,6 @@
 """Permissions are ``resource:action`` strings (spec §1); the action ``*`` means every action
-on that resource. They are compared case-sensitively."""
+on that resource. They are compared case-sensitively. The lone ``*`` is every permission:
+the built-in ``authgate-admin`` role holds it, so its holders may grant anything."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ _PERMISSION = re.compile(r"^[A-Za-z0-9_.-]+:(?:[A-Za-z0-9_.-]+|\*)$")
 MAX_LENGTH = 200
 
 
+EVERYTHING = "*"
+
+
 def check_permission(text: str) -> str:
+    if text == EVERYTHING:
+        return text
     if not isinstance(text, str) or len(text) > MAX_LENGTH or not _PERMISSION.match(text):
         raise InvalidInput(
             f"permission {text!r} must look like resource:action (e.g. orders:read): each side "
@@ -26,4 +32,5 @@ def grants(held: Iterable[str], wanted: str) -> bool:
     ``res:<action>``."""
     resource, sep, _ = wanted.partition(":")
     wildcard = f"{resource}:*" if sep else None
-    return any(p == wanted or (wildcard is not None and p == wildcard) for p in held)
+    covering = {wanted, EVERYTHING} if wildcard is None else {wanted, EVERYTHING, wildcard}
+    return any(p in covering for p in held)

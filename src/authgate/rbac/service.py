@@ -42,6 +42,8 @@ from authgate.storage.repositories import (
 
 ACCESS_COUNTER = CHANGES_COUNTER  # re-exported: the services bump it
 ROOT = "/"
+#: The built-in role ``init`` binds the admin user to (spec §2); it holds ``*``.
+ADMIN_ROLE = "authgate-admin"
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,149}$")
 _SEGMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9._:@|+\-]{1,255}$")
 # No spaces, controls or lone surrogates: such text names nothing and upsets the drivers.

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from authgate.errors import AuthGateError, StorageUnavailable, TooManyAttempts
 from authgate.storage.db import UNAVAILABLE_ERRORS
+from authgate.web.bearer import BearerError
 
 log = logging.getLogger("authgate.web")
 RETRY_AFTER_SECONDS = "5"
@@ -40,6 +41,8 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, AuthGateError)
         if isinstance(exc, StorageUnavailable):
             return unavailable()
+        if isinstance(exc, BearerError):
+            return exc.response()
         headers = {}
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after)

@@ -1,0 +1,89 @@
+"""Callers of AuthGate's own APIs (the decision API, the admin API): who presents a
+bearer access token issued by AuthGate for the given audience (RFC 6750 §2.1).
+
+Verifying a token is a signature check plus the revocation questions; a caller presents
+the same token many times, so the verified caller is kept until the token expires or
+anything is revoked or the access model changes (client disabled, user disabled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from authgate.protocol.endpoints import TokenInspector
+from authgate.storage.changes import ChangeWatch
+
+_MAX_CACHED = 10_000
+_MAX_TOKEN = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """``subject_type`` is ``user`` or ``client``; ``scopes`` are what the token carries."""
+
+    subject_type: str
+    subject_id: str
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: int
+
+    @property
+    def member(self) -> str:
+        return f"{self.subject_type}:{self.subject_id}"
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the caller."""
+        return self.member
+
+
+class CallerAuthenticator:
+    def __init__(
+        self,
+        inspector: TokenInspector,
+        revocations: ChangeWatch,
+        access: ChangeWatch,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._inspector = inspector
+        self._revocations = revocations
+        self._access = access
+        self._now = now
+        self._cache: dict[tuple[str, str], tuple[int, int, Caller]] = {}
+
+    async def authenticate(self, token: str, audience: str) -> Caller | None:
+        """The caller behind ``token`` when it is a live AuthGate access token whose
+        ``aud`` holds ``audience``; None otherwise (RFC 6750 §3.1 ``invalid_token``)."""
+        if not token or len(token) > _MAX_TOKEN:
+            return None
+        generations = (await self._revocations.current(), await self._access.current())
+        key = (token, audience)
+        cached = self._cache.get(key)
+        now = int(self._now().timestamp())
+        if cached is not None:
+            if (cached[0], cached[1]) == generations and cached[2].expires_at > now:
+                return cached[2]
+            del self._cache[key]
+        claims = await self._inspector.access_token(token)
+        if claims is None:
+            return None
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else list(aud or [])
+        if audience not in audiences:
+            return None
+        client_id = str(claims.get("client_id", ""))
+        subject = str(claims.get("sub", ""))
+        kind = "client" if subject == client_id else "user"
+        caller = Caller(
+            subject_type=kind,
+            subject_id=subject,
+            client_id=client_id,
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            expires_at=int(claims["exp"]),
+        )
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[key] = (*generations, caller)
+        return caller

@@ -1,0 +1,77 @@
+"""Bearer-token authentication for AuthGate's own JSON APIs (RFC 6750).
+
+A missing token answers 401 with ``WWW-Authenticate: Bearer realm="authgate"`` and no
+error code (§3.1); a bad one 401 ``invalid_token``; a token without what the call needs
+403 ``insufficient_scope``.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from authgate.errors import AuthGateError
+from authgate.tokens.callers import Caller
+from authgate.web.deps import container_of
+
+REALM = 'Bearer realm="authgate"'
+
+
+class BearerError(AuthGateError):
+    """401/403 with the RFC 6750 §3 challenge."""
+
+    def __init__(self, status: int, code: str, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.challenge = challenge
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.code, "error_description": self.message},
+            status_code=self.status,
+            headers={"WWW-Authenticate": self.challenge, "Cache-Control": "no-store"},
+        )
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise BearerError(
+            401,
+            "invalid_request",
+            "send the access token as Authorization: Bearer <token>",
+            f'{REALM}, error="invalid_request"',
+        )
+    return value.strip()
+
+
+async def bearer_caller(request: Request, audience: str) -> Caller:
+    """The caller of ``request``, authenticated by an AuthGate access token for
+    ``audience``; raises :class:`BearerError` otherwise."""
+    token = _token(request)
+    if token is None:
+        raise BearerError(
+            401, "invalid_token", "an access token is required (Authorization: Bearer)", REALM
+        )
+    caller = await container_of(request).callers.authenticate(token, audience)
+    if caller is None:
+        raise BearerError(
+            401,
+            "invalid_token",
+            "the access token is invalid, expired, revoked or not for this API",
+            f'{REALM}, error="invalid_token"',
+        )
+    return caller
+
+
+def insufficient_scope(permission: str) -> BearerError:
+    return BearerError(
+        403,
+        "insufficient_scope",
+        f"the access token does not carry {permission}",
+        f'{REALM}, error="insufficient_scope", scope="{permission}"',
+    )
