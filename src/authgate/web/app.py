@@ -18,7 +18,8 @@ from authgate.container import Container
 from authgate.errors import StorageUnavailable
 from authgate.settings import Settings
 from authgate.storage.migrate import require_current
-from authgate.web import account, authorize, errors, login, ops, wellknown
+from authgate.web import account, authorize, authzen, errors, login, ops, wellknown
+from authgate.web.admin import routes as admin_routes
 from authgate.web.fastpath import OAuthFastPath
 from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 
@@ -70,7 +71,7 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (ops, wellknown, login, account, authorize):
+    for module in (ops, wellknown, login, account, authorize, authzen, admin_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     # Outermost first: request id and access log, body limit, then the plain-ASGI OAuth
