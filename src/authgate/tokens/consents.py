@@ -13,6 +13,12 @@ from authgate.storage.db import Database
 from authgate.storage.oauth_repositories import ConsentRepository, GrantRepository
 
 
+def _plausible_client_id(client_id: str) -> bool:
+    """RFC 6749 Appendix A.1: VSCHAR, and at most the column's 128. Anything else (a NUL
+    from a crafted URL breaks PostgreSQL) cannot name a consent, so it is not looked up."""
+    return 0 < len(client_id) <= 128 and client_id.isascii() and client_id.isprintable()
+
+
 @dataclass(frozen=True)
 class Consent:
     client_id: str
@@ -27,6 +33,8 @@ class ConsentService:
         self._clock = clock
 
     async def scopes(self, user_id: str, client_id: str) -> frozenset[str]:
+        if not _plausible_client_id(client_id):
+            return frozenset()
         async with self._db.transaction() as session:
             row = await ConsentRepository(session).get(user_id, client_id)
             return frozenset(row.scopes) if row else frozenset()
@@ -45,6 +53,12 @@ class ConsentService:
             )
 
     async def revoke(self, user_id: str, client_id: str, ctx: AuditContext) -> bool:
+        """Forget the consent and revoke the user's grants to that client (their refresh
+        token families and, through ``gid``, their access tokens), with the audit event,
+        in one transaction: the next authorization asks again and nothing issued before
+        keeps working. False when this user has no consent for that client."""
+        if not _plausible_client_id(client_id):
+            return False
         now = self._clock.now()
         async with self._db.transaction() as session:
             removed = await ConsentRepository(session).delete(user_id, client_id)

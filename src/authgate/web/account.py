@@ -1,9 +1,12 @@
-"""The signed-in user's own pages: landing, account overview and TOTP enrolment."""
+"""The signed-in user's own pages: landing, account overview (with the apps they allowed,
+revocable) and TOTP enrolment."""
 
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,8 +14,10 @@ import segno
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from authgate.container import Container
 from authgate.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from authgate.sessions.service import ACTIVE, BrowserSession
+from authgate.web.authorize import SCOPE_TEXT
 from authgate.web.deps import audit_context, container_of
 from authgate.web.login import CSRF_FAILED
 from authgate.web.render import csrf_ok, page, redirect, session_cookie_name
@@ -22,6 +27,18 @@ OptionalField = Annotated[str | None, Form(max_length=4096)]
 ENROL_MISMATCH = (
     "That code does not match. Check the time on your phone and enter the current 6-digit code."
 )
+NO_SUCH_CONSENT = "That app does not have access to your account, so there was nothing to remove."
+
+
+@dataclass(frozen=True)
+class AllowedApp:
+    """One remembered consent as the account page shows it."""
+
+    client_id: str
+    name: str
+    scopes: list[tuple[str, str]]  # (scope, what it lets the app do)
+    granted_at: datetime
+    disabled: bool
 
 
 async def _current(request: Request) -> BrowserSession | None:
@@ -53,17 +70,73 @@ async def home(request: Request) -> Response:
     )
 
 
+async def _allowed_apps(container: Container, user_id: str) -> list[AllowedApp]:
+    """The user's consents, each named as the consent page named the client: by its name,
+    else by its id."""
+    apps = []
+    for consent in await container.consents.for_user(user_id):
+        client = await container.clients.get(consent.client_id)
+        apps.append(
+            AllowedApp(
+                client_id=consent.client_id,
+                name=client.name if client else consent.client_id,
+                scopes=[(s, SCOPE_TEXT.get(s, s)) for s in consent.scopes],
+                granted_at=consent.granted_at,
+                disabled=bool(client and client.disabled),
+            )
+        )
+    return apps
+
+
+async def _account_page(
+    request: Request,
+    current: BrowserSession,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    container = container_of(request)
+    user = await container.users.get_by_id(current.user_id)
+    if user is None:
+        return redirect("/login?next=/account")
+    remaining = await container.mfa.remaining_recovery_codes(user.id) if user.mfa_enabled else 0
+    return page(
+        request,
+        "account.html",
+        status,
+        error=error,
+        user=user,
+        session=current,
+        recovery_left=remaining,
+        apps=await _allowed_apps(container, user.id),
+        revoked=request.query_params.get("revoked") == "1",
+    )
+
+
 @router.get("/account")
 async def account(request: Request) -> Response:
     current = await _current(request)
     if current is None:
         return _to_login(request)
-    container = container_of(request)
-    user = await container.users.get_by_id(current.user_id)
-    if user is None:
-        return _to_login(request)
-    remaining = await container.mfa.remaining_recovery_codes(user.id) if user.mfa_enabled else 0
-    return page(request, "account.html", user=user, session=current, recovery_left=remaining)
+    return await _account_page(request, current)
+
+
+# ``:path``: a client id is any VSCHAR (RFC 6749 Appendix A.1), "/" included.
+@router.post("/account/consents/{client_id:path}/revoke")
+async def revoke_consent(
+    request: Request, client_id: str, csrf_token: OptionalField = None
+) -> Response:
+    """Take back a consent: the app must ask again and loses the tokens it holds for this
+    user. The user is always the session's, so no one can revoke another user's consent;
+    an id without a consent of theirs is 404 on the account page."""
+    current = await _current(request)
+    if current is None:
+        return redirect("/login?next=/account")
+    if not csrf_ok(request, csrf_token):
+        return await _account_page(request, current, 403, CSRF_FAILED)
+    ctx = audit_context(request, actor=f"user:{current.user_id}")
+    if not await container_of(request).consents.revoke(current.user_id, client_id, ctx):
+        return await _account_page(request, current, 404, NO_SUCH_CONSENT)
+    return redirect("/account?revoked=1")
 
 
 @router.get("/account/mfa")
