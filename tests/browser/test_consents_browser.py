@@ -7,16 +7,20 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from tests.browser.support import Account, create_account, off_the_event_loop
+from tests.conftest import free_port
 from tests.support.server import CHROMIUM, RunningServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Route
+    from playwright.sync_api import Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,8 +34,9 @@ expect = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed"
 ).expect
 
-#: Nothing listens here; the test reads AuthGate's redirect, the app is never loaded.
-CALLBACK = "http://127.0.0.1:9/callback"
+#: The app's redirect URI: a one-page HTTP server the test runs (Playwright cannot stand
+#: in for a page reached through a redirect).
+CALLBACK = f"http://127.0.0.1:{free_port()}/callback"
 APP_NAME = "Photo printer"
 
 
@@ -76,11 +81,35 @@ def _sign_in(page: Page, account: Account) -> None:
         page.get_by_role("button", name="Sign in").click()
 
 
-def _read_redirect(route: Route, answers: list[str]) -> None:
-    response = route.fetch(max_redirects=0)
-    assert response.status == 302, response.text()
-    answers.append(response.headers["location"])
-    route.fulfill(status=200, content_type="text/plain", body="the app got its code")
+class _AppPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"the app got its code"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _the_app() -> Iterator[None]:
+    app = ThreadingHTTPServer(("127.0.0.1", urlsplit(CALLBACK).port or 0), _AppPage)
+    thread = threading.Thread(target=app.serve_forever, daemon=True)
+    thread.start()
+    yield
+    app.shutdown()
+    app.server_close()
+
+
+def _sign_in_through_the_app(page: Page, client_id: str, account: Account) -> None:
+    page.goto(_authorize_url(client_id))
+    page.fill('input[autocomplete="username"]', account.username)
+    page.fill('input[autocomplete="current-password"]', account.password)
+    with page.expect_navigation(url=CALLBACK + "**"):
+        page.get_by_role("button", name="Sign in").click()
 
 
 def test_allowing_an_app_and_removing_its_access(page: Page, server: RunningServer) -> None:
@@ -92,16 +121,11 @@ def test_allowing_an_app_and_removing_its_access(page: Page, server: RunningServ
 
     page.goto(_authorize_url(client_id))
     expect(page.get_by_role("heading", name=f"Allow {APP_NAME}?")).to_be_visible()
-    # AuthGate's answer to "Allow" is read here and the app's page stood in for: the
-    # consent page's CSP (form-action 'self') makes chromium block the cross-origin
-    # redirect to the app today, a bug outside this test's subject.
-    answers: list[str] = []
-    page.route("**/oauth/consent", lambda route: _read_redirect(route, answers))
-    with page.expect_navigation():
+    # Chromium applies the page's CSP form-action to the redirect that follows "Allow"
+    # (CSP Level 3 §6.4.2): the consent page must allow the app's origin.
+    with page.expect_navigation(url=CALLBACK + "**"):
         page.get_by_role("button", name="Allow").click()
-    page.unroute("**/oauth/consent")
-    [location] = answers
-    assert location.startswith(CALLBACK + "?code=")
+    assert page.url.startswith(CALLBACK + "?code=")
 
     page.goto("/account")
     app = page.get_by_role("region", name=APP_NAME)
@@ -116,3 +140,19 @@ def test_allowing_an_app_and_removing_its_access(page: Page, server: RunningServ
     # The app has to ask again.
     page.goto(_authorize_url(client_id))
     expect(page.get_by_role("heading", name=f"Allow {APP_NAME}?")).to_be_visible()
+
+
+def test_signing_in_from_an_app_lands_back_in_the_app(page: Page, server: RunningServer) -> None:
+    """The login form's submission ends, through the remembered consent, in a redirect to
+    the app: the login page's CSP must let it through too."""
+    account = create_account(server, "returning")
+    client_id = _register_app(server)
+    _sign_in(page, account)
+    page.goto(_authorize_url(client_id))
+    with page.expect_navigation(url=CALLBACK + "**"):
+        page.get_by_role("button", name="Allow").click()
+    page.context.clear_cookies()  # signed out; the consent is remembered
+
+    _sign_in_through_the_app(page, client_id, account)
+    assert page.url.startswith(CALLBACK + "?code=")
+    assert "state=" in page.url

@@ -3,16 +3,13 @@ consent interactions, UserInfo, and RP-initiated logout."""
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from authgate.errors import ConfigurationError
 from authgate.protocol.authorize import (
     AuthorizationState,
     Login,
@@ -25,6 +22,7 @@ from authgate.protocol.authorize import (
 from authgate.protocol.redirect_uris import matches
 from authgate.sessions.service import ACTIVE
 from authgate.web.deps import audit_context, container_of
+from authgate.web.flow import AUTHORIZE_PATH, csp_sources, seal, unseal
 from authgate.web.login import CSRF_FAILED
 from authgate.web.render import (
     clear_session_cookie,
@@ -35,10 +33,8 @@ from authgate.web.render import (
 )
 
 router = APIRouter(include_in_schema=False)
-AUTHORIZE_PATH = "/oauth/authorize"
 USERINFO_PATH = "/oauth/userinfo"
 END_SESSION_PATH = "/oauth/logout"
-_SEAL = "authorization-request"
 OptionalField = Annotated[str | None, Form(max_length=4096)]
 SCOPE_TEXT = {
     "openid": "Know who you are (your user id)",
@@ -46,21 +42,6 @@ SCOPE_TEXT = {
     "email": "See your e-mail address",
     "offline_access": "Keep access while you are away (refresh tokens)",
 }
-
-
-def _seal(request: Request, params: dict[str, str], started_at: datetime) -> str:
-    blob = json.dumps({"p": params, "t": started_at.timestamp()}).encode()
-    sealed = container_of(request).master.seal(blob, _SEAL)
-    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
-
-
-def _unseal(request: Request, text: str) -> tuple[dict[str, str], datetime] | None:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = json.loads(container_of(request).master.open(raw, _SEAL))
-        return dict(data["p"]), datetime.fromtimestamp(float(data["t"]), UTC)
-    except (ValueError, KeyError, TypeError, ConfigurationError):
-        return None
 
 
 async def _login_of(request: Request) -> Login | None:
@@ -90,7 +71,7 @@ async def _answer(
         return RedirectResponse(outcome.url, status_code=302, headers={"Cache-Control": "no-store"})
     if isinstance(outcome, ShowError):
         return page(request, "oauth_error.html", 400, message=outcome.message)
-    sealed = _seal(request, params, started_at)
+    sealed = seal(request, params, started_at)
     if isinstance(outcome, NeedLogin):
         resume = f"{AUTHORIZE_PATH}/resume?r={sealed}"
         force = "&force=1" if outcome.reason != "no_session" else ""
@@ -103,6 +84,7 @@ async def _answer(
     return page(
         request,
         "consent.html",
+        form_action=csp_sources(client.redirect_uris) if client else [],
         client_name=client.name if client else outcome.client.client_id,
         scopes=[(s, SCOPE_TEXT.get(s, s)) for s in outcome.scopes],
         sealed=sealed,
@@ -137,7 +119,7 @@ async def authorize(request: Request) -> Response:
 
 @router.get(AUTHORIZE_PATH + "/resume")
 async def resume(request: Request, r: str = "") -> Response:
-    unsealed = _unseal(request, r[:16000])
+    unsealed = unseal(request, r[:16000])
     if unsealed is None:
         return page(
             request,
@@ -157,7 +139,7 @@ async def consent(
     csrf_token: OptionalField = None,
 ) -> Response:
     container = container_of(request)
-    unsealed = _unseal(request, sealed)
+    unsealed = unseal(request, sealed)
     if unsealed is None:
         return page(
             request,
@@ -235,7 +217,14 @@ async def userinfo(request: Request) -> Response:
 async def end_session_form(request: Request) -> Response:
     """OpenID Connect RP-Initiated Logout 1.0 §2: confirm, then sign out."""
     params = dict(request.query_params)
-    return page(request, "end_session.html", params=urlencode(params))
+    sources: list[str] = []
+    client_id = params.get("client_id") or await _client_of_hint(
+        request, params.get("id_token_hint")
+    )
+    if params.get("post_logout_redirect_uri") and client_id:
+        client = await container_of(request).clients.get(client_id[:200])
+        sources = csp_sources(client.post_logout_redirect_uris) if client else []
+    return page(request, "end_session.html", form_action=sources, params=urlencode(params))
 
 
 @router.post(END_SESSION_PATH)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -12,6 +12,7 @@ from authgate.audit.events import AuditTag
 from authgate.errors import AuthenticationFailed, TooManyAttempts
 from authgate.sessions.service import ACTIVE, MFA_PENDING
 from authgate.web.deps import audit_context, container_of
+from authgate.web.flow import continuation_sources
 from authgate.web.render import (
     clear_session_cookie,
     csrf_ok,
@@ -27,6 +28,15 @@ router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form(max_length=4096)]
 OptionalField = Annotated[str | None, Form(max_length=4096)]
 CSRF_FAILED = "This form expired or was sent from another site. Reload the page and try again."
+
+
+async def _flow_page(
+    request: Request, template: str, status: int = 200, **context: Any
+) -> Response:
+    """A login or second-factor page: its form may end in a redirect to the client whose
+    authorization request is waiting in ``next``."""
+    sources = await continuation_sources(request, context.get("next"))
+    return page(request, template, status, form_action=sources, **context)
 
 
 def _login_metric(request: Request, outcome: str) -> None:
@@ -46,7 +56,9 @@ async def login_form(
     current = await container.sessions.lookup(request.cookies.get(session_cookie_name(request)))
     if current is not None and current.stage == ACTIVE and not force:
         return redirect(safe_next(next))
-    return page(request, "login.html", next=safe_next(next), username=(login_hint or "")[:150])
+    return await _flow_page(
+        request, "login.html", next=safe_next(next), username=(login_hint or "")[:150]
+    )
 
 
 @router.post("/login")
@@ -60,20 +72,24 @@ async def login_submit(
     container = container_of(request)
     target = safe_next(next)
     if not csrf_ok(request, csrf_token):
-        return page(request, "login.html", 403, error=CSRF_FAILED, next=target, username=username)
+        return await _flow_page(
+            request, "login.html", 403, error=CSRF_FAILED, next=target, username=username
+        )
     ctx = audit_context(request)
     try:
         outcome = await container.login.check_password(username, password, ctx)
     except TooManyAttempts as exc:
         _login_metric(request, "throttled")
-        throttled = page(
+        throttled = await _flow_page(
             request, "login.html", 429, error=exc.message, next=target, username=username
         )
         throttled.headers["Retry-After"] = str(exc.retry_after)
         return throttled
     except AuthenticationFailed as exc:
         _login_metric(request, "failure")
-        return page(request, "login.html", 401, error=exc.message, next=target, username=username)
+        return await _flow_page(
+            request, "login.html", 401, error=exc.message, next=target, username=username
+        )
     old = request.cookies.get(session_cookie_name(request))
     stage = MFA_PENDING if outcome.needs_mfa else ACTIVE
     token = await container.sessions.start(
@@ -96,7 +112,7 @@ async def mfa_form(request: Request, next: str | None = None) -> Response:
     current = await container.sessions.lookup(request.cookies.get(session_cookie_name(request)))
     if current is None or current.stage != MFA_PENDING:
         return redirect("/login")
-    return page(request, "mfa.html", next=safe_next(next))
+    return await _flow_page(request, "mfa.html", next=safe_next(next))
 
 
 @router.post("/login/mfa")
@@ -113,17 +129,17 @@ async def mfa_submit(
     if current is None or current.stage != MFA_PENDING:
         return redirect("/login")
     if not csrf_ok(request, csrf_token):
-        return page(request, "mfa.html", 403, error=CSRF_FAILED, next=target)
+        return await _flow_page(request, "mfa.html", 403, error=CSRF_FAILED, next=target)
     ctx = audit_context(request, actor=f"user:{current.user_id}")
     try:
         await container.login.check_second_factor(current.user_id, code, ctx)
     except TooManyAttempts as exc:
-        throttled = page(request, "mfa.html", 429, error=exc.message, next=target)
+        throttled = await _flow_page(request, "mfa.html", 429, error=exc.message, next=target)
         throttled.headers["Retry-After"] = str(exc.retry_after)
         return throttled
     except AuthenticationFailed as exc:
         _login_metric(request, "mfa_failure")
-        return page(request, "mfa.html", 401, error=exc.message, next=target)
+        return await _flow_page(request, "mfa.html", 401, error=exc.message, next=target)
     token = await container.sessions.start(
         current.user_id,
         ACTIVE,

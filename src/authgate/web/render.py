@@ -3,6 +3,7 @@ headers that keep pages out of frames and caches."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,28 @@ def session_cookie_name(request: Request) -> str:
     )
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    form_action: Sequence[str] = (),
+    **context: Any,
+) -> HTMLResponse:
+    """``form_action``: origins (CSP sources) a form on the page may lead to besides
+    AuthGate itself — the client's, on pages that end in a redirect to it."""
     container = container_of(request)
     token, fresh_cookie = csrf.token_for(
         request, container.csrf_key, container.settings.issuer_is_https
     )
     html = _env.get_template(template).render(csrf_token=token, request=request, **context)
-    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    headers = SECURITY_HEADERS
+    if form_action:
+        policy = headers["Content-Security-Policy"].replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(form_action)
+        )
+        headers = {**headers, "Content-Security-Policy": policy}
+    response = HTMLResponse(html, status_code=status, headers=headers)
     csrf.set_cookie(response, fresh_cookie, container.settings.issuer_is_https)
     return response
 

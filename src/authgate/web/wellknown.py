@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from authgate.protocol.client_auth import ASSERTION_ALGORITHMS
-from authgate.web.authorize import AUTHORIZE_PATH, END_SESSION_PATH, USERINFO_PATH
+from authgate.web.authorize import END_SESSION_PATH, USERINFO_PATH
 from authgate.web.deps import container_of
 from authgate.web.fastpath import INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH
+from authgate.web.flow import AUTHORIZE_PATH
 
 router = APIRouter()
 JWKS_PATH = "/.well-known/jwks.json"
