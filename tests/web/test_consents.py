@@ -39,6 +39,8 @@ from tests.conformance.conftest import (
     code_request,
     http,
     introspect,
+    redeem,
+    redirect_params,
     refresh,
     resource_server,
     webapp,
@@ -124,6 +126,21 @@ async def test_removing_access_ends_the_apps_tokens_and_asks_again(
     assert len(events) == 1
     assert events[0].actor == events[0].subject == f"user:{alice}"
     assert events[0].details == {"client_id": webapp.client_id}
+
+
+async def test_a_code_not_yet_redeemed_dies_with_the_consent(
+    browser: Browser, webapp: Registered, alice: str, tokens: dict[str, Any]
+) -> None:
+    """A code issued moments before "Remove access" must not buy a fresh grant after it
+    (RFC 6749 §10.5: codes are short-lived and revocable with what they stand for)."""
+    pkce = Pkce.new()
+    issued = redirect_params(
+        await browser.authorize(code_request(webapp, WEB_REDIRECT, SCOPE, pkce)), WEB_REDIRECT
+    )
+    action, csrf = await _revoke_form(browser.http, webapp.client_id)
+    assert (await browser.http.post(action, data={"csrf_token": csrf})).status_code == 303
+    response = await redeem(browser.http, webapp, issued["code"], WEB_REDIRECT, pkce.verifier)
+    assert_oauth_error(response, "invalid_grant", 400)
 
 
 @pytest.mark.parametrize("csrf", [None, "0" * 64], ids=["missing", "forged"])

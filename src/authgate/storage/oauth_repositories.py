@@ -39,6 +39,16 @@ class CodeRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def discard_unused(self, user_id: str, client_id: str) -> None:
+        """Codes issued but not yet redeemed die with the consent they came from."""
+        await self._s.execute(
+            delete(AuthorizationCodeRow).where(
+                AuthorizationCodeRow.user_id == user_id,
+                AuthorizationCodeRow.client_id == client_id,
+                AuthorizationCodeRow.used_at.is_(None),
+            )
+        )
+
 
 class GrantRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -10,7 +10,11 @@ from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.storage.db import Database
-from authgate.storage.oauth_repositories import ConsentRepository, GrantRepository
+from authgate.storage.oauth_repositories import (
+    CodeRepository,
+    ConsentRepository,
+    GrantRepository,
+)
 
 
 def _plausible_client_id(client_id: str) -> bool:
@@ -55,8 +59,8 @@ class ConsentService:
     async def revoke(self, user_id: str, client_id: str, ctx: AuditContext) -> bool:
         """Forget the consent and revoke the user's grants to that client (their refresh
         token families and, through ``gid``, their access tokens), with the audit event,
-        in one transaction: the next authorization asks again and nothing issued before
-        keeps working. False when this user has no consent for that client."""
+        in one transaction: the next authorization asks again and nothing issued before —
+        not even a code not yet redeemed — keeps working. False when this user has no consent for that client."""
         if not _plausible_client_id(client_id):
             return False
         now = self._clock.now()
@@ -64,6 +68,7 @@ class ConsentService:
             removed = await ConsentRepository(session).delete(user_id, client_id)
             if removed:
                 await GrantRepository(session).revoke_for(user_id, client_id, now)
+                await CodeRepository(session).discard_unused(user_id, client_id)
                 await self._audit.append(
                     session,
                     AuditTag.OAUTH_CONSENT_REVOKED,
