@@ -201,7 +201,10 @@ class AccessService:
         await graph.set_parents(name, parents)
 
     async def delete_role(self, ctx: AuditContext, name: str) -> None:
-        """Its bindings go with it, and roles that inherited it stop inheriting it."""
+        """Its bindings go with it, and roles that inherited it stop inheriting it. The
+        built-in administrator role stays: deleting it would lock everyone out."""
+        if name == ADMIN_ROLE:
+            raise InvalidInput(f"the built-in role {ADMIN_ROLE!r} cannot be deleted")
         async with self._db.transaction() as session:
             row = await RoleRepository(session).get(name) if _PRINTABLE.match(name) else None
             if row is None:
