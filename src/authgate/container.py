@@ -133,6 +133,7 @@ class Container:
         engine = AccessEngine(db, ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS))
         access.listen(engine.changed)
         users.listen(engine.changed)
+        clients.listen(engine.changed)
         remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(
             engine_config,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,6 +136,12 @@ class ClientService:
         self._audit = audit
         self._clock = clock
         self._max_access_ttl = max_access_token_ttl
+        self._on_change: Callable[[], None] = lambda: None
+
+    def listen(self, on_change: Callable[[], None]) -> None:
+        """Tell ``on_change`` (the decision engine) after a client is created, disabled,
+        enabled or deleted: decisions about it change at once in this process."""
+        self._on_change = on_change
 
     async def create(
         self,
@@ -200,6 +206,7 @@ class ClientService:
                     "grant_types": list(row.grant_types),
                 },
             )
+        self._on_change()
         return Client.from_row(row), secret
 
     async def update(self, client_id: str, ctx: AuditContext, **changes: Any) -> Client:
@@ -255,7 +262,9 @@ class ClientService:
             await self._audit.append(
                 session, tag, ctx, subject=f"client:{row.client_id}", details=details
             )
-            return Client.from_row(row)
+            client = Client.from_row(row)
+        self._on_change()
+        return client
 
     async def delete(self, client_id: str, ctx: AuditContext) -> None:
         """Delete the client with its codes, grants, tokens, consents and bindings."""
@@ -272,6 +281,7 @@ class ClientService:
                 subject=f"client:{row.client_id}",
                 details={"name": row.name, "bindings_removed": unbound},
             )
+        self._on_change()
 
     async def rotate_secret(
         self, client_id: str, ctx: AuditContext, *, overlap: timedelta = timedelta(0)

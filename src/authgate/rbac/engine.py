@@ -181,6 +181,7 @@ class AccessEngine:
         conditions see, as the caller sent them; the user's stored attributes and e-mail
         are merged into ``subject.properties`` (stored values win, spec §6)."""
         index = await self.index()
+        path = path.strip().strip("/") or ROOT  # written like binding scopes are
         member, user = _member(index, subject_type, subject_id)
         if member is None:
             return Decision(False, f"denied: unknown {subject_type} {subject_id!r}")

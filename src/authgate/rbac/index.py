@@ -95,24 +95,30 @@ class Snapshot:
 def effective_permissions(
     roles: Mapping[str, Sequence[str]], parents: Iterable[tuple[str, str]]
 ) -> dict[str, frozenset[str]]:
-    """Each role's permissions with everything it inherits (roles form a DAG)."""
+    """Each role's permissions with everything it inherits (roles form a DAG). Iterative,
+    so a chain of any depth resolves without touching the interpreter's recursion limit."""
     inherits: dict[str, list[str]] = {}
     for role, parent in parents:
         inherits.setdefault(role, []).append(parent)
     resolved: dict[str, frozenset[str]] = {}
-
-    def resolve(name: str, path: frozenset[str]) -> frozenset[str]:
-        if name in resolved:
-            return resolved[name]
-        held = set(roles.get(name, ()))
-        for parent in inherits.get(name, ()):
-            if parent not in path:  # a cycle cannot be stored; never loop if one were
-                held |= resolve(parent, path | {parent})
-        resolved[name] = frozenset(held)
-        return resolved[name]
-
-    for name in roles:
-        resolve(name, frozenset({name}))
+    for start in roles:
+        if start in resolved:
+            continue
+        stack = [start]
+        on_stack = {start}
+        while stack:
+            name = stack[-1]
+            pending = [p for p in inherits.get(name, ()) if p not in resolved and p not in on_stack]
+            if pending:
+                stack.extend(pending)
+                on_stack.update(pending)
+                continue
+            held = set(roles.get(name, ()))
+            for parent in inherits.get(name, ()):
+                held |= resolved.get(parent, frozenset())  # a cycle cannot be stored
+            resolved[name] = frozenset(held)
+            stack.pop()
+            on_stack.discard(name)
     return resolved
 
 
@@ -121,28 +127,27 @@ def find_cycle(parents: Iterable[tuple[str, str]]) -> list[str] | None:
     graph: dict[str, list[str]] = {}
     for role, parent in parents:
         graph.setdefault(role, []).append(parent)
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in list(graph):
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+    done: set[str] = set()
+    for root in list(graph):
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        children = [iter(graph.get(root, ()))]
+        while children:
+            nxt = next(children[-1], None)
+            if nxt is None:
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                children.pop()
+                continue
+            if nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                children.append(iter(graph.get(nxt, ())))
     return None
 
 
@@ -206,38 +211,43 @@ class AccessIndex:
     ) -> Decision:
         """Whether ``member`` (``user:<id>`` or ``client:<id>``, already known to exist and
         be enabled) holds ``permission`` at ``path``. ``data`` builds what conditions see;
-        it is called only if a condition must run."""
+        it is called only if a condition must run.
+
+        Every unconditional binding that applies (the member's and its groups', at the
+        path and its ancestors) is tried before any condition runs; conditions then run
+        nearest scope first."""
         resource, sep, _ = permission.partition(":")
-        wildcard = resource + ":*" if sep else None
+        covering = (permission, resource + ":*", "*") if sep else (permission, "*")
         scopes = self._scopes(path)
         perms = self.permissions
-        errors: list[str] = []
-        seen: dict[str, Any] | None = None
+        conditional: list[Grant] = []
         for holder in (member, *self._groups.get(member, ())):
             at = self._at.get(holder)
             if at is None:
                 continue
             for scope in scopes:
-                grants = at.get(scope)
-                if grants is None:
-                    continue
-                for grant in grants:
+                for grant in at.get(scope, ()):
                     held = perms[grant.role]
-                    if (
-                        permission not in held
-                        and (wildcard is None or wildcard not in held)
-                        and "*" not in held
-                    ):
+                    if not any(p in held for p in covering):
                         continue
                     if grant.condition is None:
                         return Decision(True, "allowed by " + grant.describe(), grant)
-                    if seen is None:
-                        seen = dict(data()) if data is not None else {}
-                    outcome = grant.condition.evaluate(seen)
-                    if outcome.holds:
-                        return Decision(True, "allowed by " + grant.describe(), grant)
-                    if outcome.error:
-                        errors.append(f"{grant.describe()}: {outcome.error}")
+                    conditional.append(grant)
+        if not conditional:
+            return Decision(
+                False,
+                f"denied: no binding of {member} or its groups grants {permission} on {path}",
+            )
+        seen = dict(data()) if data is not None else {}
+        errors: list[str] = []
+        depth = {scope: n for n, scope in enumerate(scopes)}
+        for grant in sorted(conditional, key=lambda g: depth[g.scope]):
+            assert grant.condition is not None
+            outcome = grant.condition.evaluate(seen)
+            if outcome.holds:
+                return Decision(True, "allowed by " + grant.describe(), grant)
+            if outcome.error:
+                errors.append(f"{grant.describe()}: {outcome.error}")
         if errors:
             return Decision(
                 False,
@@ -246,7 +256,8 @@ class AccessIndex:
                 errors=tuple(errors),
             )
         return Decision(
-            False, f"denied: no binding of {member} or its groups grants {permission} on {path}"
+            False,
+            f"denied: no binding of {member} or its groups grants {permission} on {path}",
         )
 
     def root_permissions(self, member: str) -> frozenset[str]:

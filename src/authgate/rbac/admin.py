@@ -1,0 +1,205 @@
+"""Who may change the access model through the admin API (spec §4).
+
+The admin API is authorized by AuthGate's own engine, never by the access token's scope:
+the caller must hold ``authgate:<object>.read|write`` at the scope of the object — a
+binding's scope for bindings, ``/`` for roles, groups and users (global objects for now).
+
+Holding a ``.write`` permission is not enough to hand out access: nobody may give what
+they do not hold. These are the rules against privilege escalation:
+
+- binding role R on scope S needs ``authgate:bindings.write`` at S *and* every effective
+  permission of R (inherited ones included) at S — the caller's own decision for each,
+  so ``*`` in R needs ``*`` (the ``authgate-admin`` role);
+- removing a binding needs ``authgate:bindings.write`` at its scope;
+- creating or changing a role needs ``authgate:roles.write`` at ``/`` and every
+  permission the role would then have, at ``/``;
+- adding a user to a group grants them each of the group's bindings, so it needs
+  ``authgate:groups.write`` at ``/`` and, for every binding of the group, every
+  permission of its role at its scope.
+
+A role's effective permissions are read from the database at the time of the check (not
+from the decision index, which may lag another process's change by a poll interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from authgate.errors import AuthGateError, InvalidInput, NotFound
+from authgate.rbac.engine import AccessEngine
+from authgate.rbac.models import Binding
+from authgate.rbac.service import (
+    ROOT,
+    AccessService,
+    check_permissions,
+    check_role_name,
+    check_scope,
+)
+
+ROLES_READ = "authgate:roles.read"
+ROLES_WRITE = "authgate:roles.write"
+GROUPS_READ = "authgate:groups.read"
+GROUPS_WRITE = "authgate:groups.write"
+BINDINGS_READ = "authgate:bindings.read"
+BINDINGS_WRITE = "authgate:bindings.write"
+USERS_READ = "authgate:users.read"
+USERS_WRITE = "authgate:users.write"
+_NAMED_AT_MOST = 10  # missing permissions spelled out in one refusal
+
+
+class AccessDenied(AuthGateError):
+    """The caller lacks an ``authgate:*`` permission at ``scope`` (RFC 6750 §3.1
+    ``insufficient_scope``: the request needs more than the token's holder has)."""
+
+    code = "insufficient_scope"
+    status = 403
+
+    def __init__(self, message: str, permission: str, scope: str) -> None:
+        super().__init__(message)
+        self.permission = permission
+        self.scope = scope
+
+
+class EscalationRefused(AccessDenied):
+    """The change would give someone a permission the caller does not hold there."""
+
+    code = "privilege_escalation"
+
+
+class Actor(Protocol):
+    """Who calls: a user (by id) or a client (by client id)."""
+
+    @property
+    def subject_type(self) -> str: ...
+
+    @property
+    def subject_id(self) -> str: ...
+
+
+class AdminPolicy:
+    def __init__(self, engine: AccessEngine, access: AccessService) -> None:
+        self._engine = engine
+        self._access = access
+
+    async def holds(self, actor: Actor, permission: str, scope: str = ROOT) -> bool:
+        decision = await self._engine.check(actor.subject_type, actor.subject_id, permission, scope)
+        return decision.allowed
+
+    async def require(self, actor: Actor, permission: str, scope: str = ROOT) -> None:
+        if not await self.holds(actor, permission, scope):
+            raise AccessDenied(
+                f"this needs permission {permission} on scope {scope}, which the caller "
+                "does not hold",
+                permission,
+                scope,
+            )
+
+    async def role_permissions(self, name: str) -> frozenset[str]:
+        """``name``'s permissions with everything it inherits, as stored now."""
+        held: set[str] = set()
+        seen: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            try:
+                role = await self._access.get_role(current)
+            except NotFound:
+                if current == name:
+                    raise
+                continue  # a parent deleted meanwhile grants nothing
+            held.update(role.permissions)
+            pending.extend(role.inherits)
+        return frozenset(held)
+
+    async def _require_all(
+        self, actor: Actor, permissions: Iterable[str], scope: str, what: str
+    ) -> None:
+        missing = [p for p in sorted(permissions) if not await self.holds(actor, p, scope)]
+        if missing:
+            named = ", ".join(missing[:_NAMED_AT_MOST])
+            more = len(missing) - _NAMED_AT_MOST
+            if more > 0:
+                named += f" and {more} more"
+            raise EscalationRefused(
+                f"{what} would grant {named} on scope {scope}, which the caller does not "
+                "hold there; nobody may grant what they do not hold",
+                missing[0],
+                scope,
+            )
+
+    # -- roles ----------------------------------------------------------------------------
+
+    async def check_new_role(
+        self, actor: Actor, name: str, permissions: Sequence[str], inherits: Sequence[str]
+    ) -> None:
+        await self.require(actor, ROLES_WRITE)
+        check_role_name(name)
+        would_hold = set(check_permissions(permissions))
+        for parent in inherits:
+            if parent == name:
+                raise InvalidInput(f"role {name!r} cannot inherit itself")
+            would_hold |= await self._parent_permissions(parent)
+        await self._require_all(actor, would_hold, ROOT, f"role {name!r}")
+
+    async def check_role_change(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        permissions: Sequence[str] | None,
+        inherits: Sequence[str] | None,
+    ) -> None:
+        """Call after ``roles.write`` is known to be held and the role to exist."""
+        current = await self._access.get_role(name)
+        own = current.permissions if permissions is None else check_permissions(permissions)
+        parents = current.inherits if inherits is None else inherits
+        would_hold = set(own)
+        for parent in parents:
+            would_hold |= await self._parent_permissions(parent)
+        await self._require_all(actor, would_hold, ROOT, f"role {name!r}")
+
+    async def _parent_permissions(self, parent: str) -> frozenset[str]:
+        check_role_name(parent)
+        try:
+            return await self.role_permissions(parent)
+        except NotFound:
+            raise NotFound(f"no role named {parent!r} to inherit") from None
+
+    # -- bindings -------------------------------------------------------------------------
+
+    async def check_bind(self, actor: Actor, role: str, scope: str) -> str:
+        """Returns the scope in its stored form."""
+        path = check_scope(scope)
+        await self.require(actor, BINDINGS_WRITE, path)
+        permissions = await self.role_permissions(role)
+        await self._require_all(actor, permissions, path, f"binding role {role!r}")
+        return path
+
+    async def check_unbind(self, actor: Actor, binding: Binding) -> None:
+        await self.require(actor, BINDINGS_WRITE, binding.scope)
+
+    # -- groups ---------------------------------------------------------------------------
+
+    async def check_join(self, actor: Actor, group: str) -> None:
+        """Adding a member hands them every binding of ``group``: the caller must hold
+        what each of them grants, where it grants it. Call after ``groups.write``."""
+        roles: dict[str, frozenset[str]] = {}
+        after: str | None = None
+        while True:
+            page = await self._access.list_bindings(after, 500, member=f"group:{group}")
+            for binding in page:
+                if binding.role not in roles:
+                    roles[binding.role] = await self.role_permissions(binding.role)
+                await self._require_all(
+                    actor,
+                    roles[binding.role],
+                    binding.scope,
+                    f"joining group {group!r} (binding {binding.id} of role {binding.role!r})",
+                )
+            if len(page) < 500:
+                return
+            after = page[-1].id
