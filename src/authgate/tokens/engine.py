@@ -35,6 +35,7 @@ from authgate.tokens.store import SqlTokenStore
 #: AuthGate's own API (spec §4): the decision API and the admin API.
 ADMIN_PERMISSIONS = (
     "authgate:evaluate",
+    "authgate:evaluate.explain",  # decisions also carry the engine's reason (docs/authzen.md)
     "authgate:users.read",
     "authgate:users.write",
     "authgate:clients.read",

@@ -20,6 +20,7 @@ from authgate.settings import Settings
 from authgate.storage.migrate import require_current
 from authgate.web import account, authorize, authzen, errors, login, ops, wellknown
 from authgate.web.admin import routes as admin_routes
+from authgate.web.authzen import AuthZenFastPath
 from authgate.web.fastpath import OAuthFastPath
 from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 
@@ -74,9 +75,13 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
     for module in (ops, wellknown, login, account, authorize, authzen, admin_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    # Outermost first: request id and access log, body limit, then the plain-ASGI OAuth
-    # back channel, then everything else through FastAPI.
-    fast = OAuthFastPath(app, lambda: cast(Container, app.state.container))
+
+    # Outermost first: request id and access log, body limit, then the plain-ASGI AuthZEN
+    # decision endpoints and OAuth back channel, then everything else through FastAPI.
+    def current() -> Container:
+        return cast(Container, app.state.container)
+
+    fast = AuthZenFastPath(OAuthFastPath(app, current), current)
     limited = BodyLimitMiddleware(fast, max_bytes=settings.max_form_bytes)
     return AuthGateApp(RequestContextMiddleware(limited, metrics=app.state.metrics), app)
 
