@@ -158,3 +158,14 @@ async def test_redis_down_answers_503_not_500(container: Container) -> None:
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"] == "unreachable"
     await broken.close()
+
+
+async def test_back_channel_requests_are_counted_under_their_own_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    """The plain-ASGI OAuth endpoints are counted by path, not as "unmatched"."""
+    await client.post("/oauth/token", data={"grant_type": "client_credentials"})
+    await client.post("/oauth/introspect", data={"token": "x"})
+    text = (await client.get("/metrics")).text
+    assert 'route="/oauth/token",status="401"' in text
+    assert 'route="/oauth/introspect",status="401"' in text

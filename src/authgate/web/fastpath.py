@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +30,14 @@ INTROSPECT_PATH = "/oauth/introspect"
 REVOKE_PATH = "/oauth/revoke"
 PATHS = frozenset({TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH})
 
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    path: str
+
+
+_ROUTES = {path: _Route(path) for path in PATHS}
+
 Handler = Callable[[Container, OAuthRequest, AuditContext], Awaitable[OAuthResponse]]
 
 
@@ -46,6 +55,7 @@ class OAuthFastPath:
         if scope["type"] != "http" or scope["path"] not in PATHS:
             await self.app(scope, receive, send)
             return
+        scope["route"] = _ROUTES[scope["path"]]  # what the access log and metrics read
         if scope["method"] != "POST":
             await _send_json(
                 send, 405, _error_body("invalid_request", "use POST"), {"Allow": "POST"}
