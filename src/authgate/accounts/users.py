@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,10 @@ def check_email(email: str) -> str:
     return text
 
 
+#: JSON numbers every consumer reads exactly (RFC 8259 §6; I-JSON, RFC 7493 §2.2).
+_MAX_SAFE_INT = 2**53 - 1
+
+
 def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     if len(attributes) > MAX_ATTRIBUTES:
         raise InvalidInput(f"a user may carry at most {MAX_ATTRIBUTES} attributes")
@@ -65,6 +70,12 @@ def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             isinstance(value, str) and len(value) > MAX_ATTR_VALUE
         ):
             raise InvalidInput(f"attribute {key!r} must be a string of at most 1024 characters")
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(f"attribute {key!r} holds a NUL character")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"attribute {key!r} must be a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_SAFE_INT:
+            raise InvalidInput(f"attribute {key!r} must be an integer within ±(2^53 - 1)")
         clean[key] = value
     return clean
 

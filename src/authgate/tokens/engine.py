@@ -43,6 +43,8 @@ ADMIN_PERMISSIONS = (
     "authgate:apis.read",
     "authgate:apis.write",
     "authgate:roles.read",
+    "authgate:groups.read",
+    "authgate:groups.write",
     "authgate:roles.write",
     "authgate:bindings.read",
     "authgate:bindings.write",

@@ -4,4 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/admin/v1")
+from authgate.web.admin import bindings, groups, roles, users
+from authgate.web.admin.conventions import PREFIX
+
+router = APIRouter(prefix=PREFIX)
+for module in (roles, groups, bindings, users):
+    router.include_router(module.router)
