@@ -176,6 +176,8 @@ class AccessIndex:
         for group, user_id in snapshot.members:
             grouped.setdefault(f"user:{user_id}", []).append(f"group:{group}")
         self._groups = {member: tuple(sorted(groups)) for member, groups in grouped.items()}
+        #: The member followed by its groups: whose bindings a decision looks at.
+        self._holders = {member: (member, *groups) for member, groups in self._groups.items()}
         at: dict[str, dict[str, list[Grant]]] = {}
         for grant in snapshot.bindings:
             if grant.role in self.permissions:
@@ -217,18 +219,22 @@ class AccessIndex:
         path and its ancestors) is tried before any condition runs; conditions then run
         nearest scope first."""
         resource, sep, _ = permission.partition(":")
-        covering = (permission, resource + ":*", "*") if sep else (permission, "*")
+        wildcard = resource + ":*" if sep else permission
         scopes = self._scopes(path)
         perms = self.permissions
         conditional: list[Grant] = []
-        for holder in (member, *self._groups.get(member, ())):
+        holders = self._holders.get(member) or (member,)
+        for holder in holders:
             at = self._at.get(holder)
             if at is None:
                 continue
             for scope in scopes:
-                for grant in at.get(scope, ()):
+                grants = at.get(scope)
+                if grants is None:
+                    continue
+                for grant in grants:
                     held = perms[grant.role]
-                    if not any(p in held for p in covering):
+                    if permission not in held and wildcard not in held and "*" not in held:
                         continue
                     if grant.condition is None:
                         return Decision(True, "allowed by " + grant.describe(), grant)
