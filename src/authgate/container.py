@@ -38,6 +38,7 @@ from authgate.ratelimit.throttle import (
     ThrottleStore,
 )
 from authgate.rbac.engine import AccessEngine
+from authgate.rbac.fanout import ChangeFanout
 from authgate.rbac.service import AccessService
 from authgate.sessions.service import SessionService
 from authgate.settings import ACCESS_POLL_SECONDS, KEY_REFRESH_SECONDS, Settings
@@ -75,6 +76,7 @@ class Container:
     access: AccessService
     engine: AccessEngine
     callers: CallerAuthenticator
+    fanout: ChangeFanout
     consents: ConsentService
     oauth: OAuthEngine
     authorize: AuthorizationPipeline
@@ -134,6 +136,13 @@ class Container:
         access.listen(engine.changed)
         users.listen(engine.changed)
         clients.listen(engine.changed)
+
+        def remote_change() -> None:
+            engine.remote_changed()
+            watch.invalidate()  # the token path's client and API caches too
+
+        fanout = ChangeFanout(redis, remote_change)
+        engine.also_tell(fanout.changed)
         remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(
             engine_config,
@@ -169,6 +178,7 @@ class Container:
             access=access,
             engine=engine,
             callers=CallerAuthenticator(oauth.inspector, revoked, watch, clock.now),
+            fanout=fanout,
             consents=ConsentService(db, audit, clock),
             oauth=oauth,
             authorize=AuthorizationPipeline(
@@ -186,6 +196,7 @@ class Container:
         )
 
     async def close(self) -> None:
+        await self.fanout.flush()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -14,7 +14,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -46,11 +46,24 @@ class AccessEngine:
         self._stale_locally = False
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
         self.last_build_seconds = 0.0
 
     def changed(self) -> None:
-        """This process wrote to the model: the next decision waits for a fresh index."""
+        """This process wrote to the model: the next decision waits for a fresh index,
+        and the other processes are told (when Redis is configured)."""
         self._stale_locally = True
+        self._watch.invalidate()
+        for listener in self._listeners:
+            listener()
+
+    def also_tell(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change this process makes."""
+        self._listeners.append(listener)
+
+    def remote_changed(self) -> None:
+        """Another process said it changed the model: rebuild now, not at the next poll
+        (the current index keeps answering until the new one is ready)."""
         self._watch.invalidate()
 
     async def index(self) -> AccessIndex:

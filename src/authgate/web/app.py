@@ -47,6 +47,7 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
         own = container is None
         built = container or Container.build(settings)
         housekeeping: asyncio.Task[None] | None = None
+        feed: asyncio.Task[None] | None = None
         try:
             if own:
                 await require_current(built.db)
@@ -54,9 +55,12 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
             app.state.container = built
             if own:
                 housekeeping = asyncio.create_task(_housekeeping(built))
+                feed = asyncio.create_task(built.fanout.listen())
             yield
         finally:
             if own:
+                if feed is not None:
+                    feed.cancel()
                 if housekeeping is not None:
                     housekeeping.cancel()
                 await built.close()
