@@ -15,7 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authgate.logs import request_id_var
 
 log = logging.getLogger("authgate.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+#: Any visible ASCII (AuthZEN and most tracing systems send opaque ids): nothing that
+#: could split a header or a log line.
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 class Metrics:
