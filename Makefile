@@ -19,8 +19,10 @@ run: install
 	$(BIN)/authgate serve
 
 ## Lint, type-check and run the whole test suite
+# One worker per core (pytest-xdist); a test file stays in one worker, so module-scoped
+# servers and browsers are shared as written.
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests bench
