@@ -5,10 +5,11 @@ PYTHON ?= python3
 
 .PHONY: run test lint install bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./sdk
 	touch $@
 
 install: $(BIN)/.installed
@@ -25,9 +26,9 @@ test: install lint
 	$(BIN)/pytest -n auto --dist loadfile
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench sdk
+	$(BIN)/ruff format --check src tests bench sdk
+	$(BIN)/mypy src sdk/src
 
 bench: install
 	$(BIN)/python bench/run_all.py

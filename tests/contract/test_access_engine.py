@@ -532,3 +532,31 @@ async def test_a_binding_made_by_another_process_is_seen_within_the_bound(
         elapsed = time.monotonic() - started
         assert elapsed < BOUND, f"still allowed {elapsed:.2f} s after the unbinding"
         await asyncio.sleep(0.02)
+
+
+async def test_the_first_decision_after_a_quiet_spell_sees_another_process_change(
+    container: Container, replica: Container
+) -> None:
+    """Nobody asks while the change is made elsewhere; the first question after the poll
+    interval must already get the new answer, not the one before the change."""
+    await container.users.create("fay", CLI)
+    await container.access.create_role(CLI, "viewer", ["docs:read"])
+    await container.access.bind(CLI, "viewer", "user:fay", "/")
+    assert await _allowed(replica, "user:fay", "docs:read")
+    await container.users.set_disabled("fay", True, CLI)
+    await asyncio.sleep(ACCESS_POLL_SECONDS + 0.1)
+    assert not await _allowed(replica, "user:fay", "docs:read")
+
+
+async def test_a_user_reference_names_the_same_user_in_bindings_and_in_decisions(
+    container: Container,
+) -> None:
+    """Ids win over usernames everywhere (spec §6): a user whose *username* equals
+    another user's id does not pick up the bindings written for that id."""
+    await container.users.create("bob", CLI, user_id="u-bob")
+    await container.users.create("u-bob", CLI)
+    await container.access.create_role(CLI, "viewer", ["docs:read"])
+    binding = await container.access.bind(CLI, "viewer", "user:u-bob", "/")
+    assert binding.member == "user:u-bob"
+    assert (await container.engine.check("user", "u-bob", "docs:read")).allowed
+    assert not (await container.engine.check("user", "U-BOB", "docs:read")).allowed

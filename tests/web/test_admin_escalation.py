@@ -312,3 +312,28 @@ async def test_the_policy_applies_to_users_as_to_clients(container: Container, w
     await container.users.set_disabled("carol", True, CLI)
     with pytest.raises(AccessDenied):
         await policy.check_bind(person, "reader", "org:acme")
+
+
+async def test_a_conditional_grant_is_neither_admin_power_nor_grantable(
+    container: Container,
+) -> None:
+    """A permission held only under a condition cannot be judged outside a resource's
+    context: a condition that holds when data is missing must not let its holder hand
+    the permission on unconditionally, nor administer with it."""
+    await container.users.create("dora", CLI, user_id="u-dora")
+    await container.access.create_role(CLI, "binder", ["authgate:bindings.write"])
+    await container.access.create_role(CLI, "doc-all", ["doc:*"])
+    await container.access.bind(CLI, "binder", "user:dora", "org:c")
+    lax = "!has(resource.properties) || !has(resource.properties.classified)"
+    await container.access.bind(CLI, "doc-all", "user:dora", "org:c", condition=lax)
+    await container.access.bind(
+        CLI, "binder", "user:dora", "org:d", condition="context.approved == true"
+    )
+    policy = AdminPolicy(container.engine, container.access)
+    dora = Person("user", "u-dora")
+    with pytest.raises(EscalationRefused) as refused:
+        await policy.check_bind(dora, "doc-all", "org:c")
+    assert refused.value.permission.startswith("doc:")
+    with pytest.raises(AccessDenied) as denied:
+        await policy.check_bind(dora, "doc-all", "org:d")
+    assert denied.value.permission == "authgate:bindings.write"

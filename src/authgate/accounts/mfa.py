@@ -28,7 +28,7 @@ RECOVERY_CODES = 10
 VALID_WINDOW = 1
 _SEAL = "totp-secret"
 _ENROLMENT_SEAL = "totp-enrolment:"
-_TOTP_CODE = re.compile(r"^[0-9]{6}$")
+_TOTP_CODE = re.compile(r"^[0-9]{6}\Z")
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
 
 

@@ -12,7 +12,7 @@ import unicodedata
 from authgate.errors import InvalidInput
 
 MAX_LENGTH = 150
-_ALLOWED = re.compile(r"^[\w.@+\-]+$")
+_ALLOWED = re.compile(r"^[\w.@+\-]+\Z")
 
 
 def normalize(username: str) -> str:

@@ -28,9 +28,9 @@ from authgate.storage.repositories import (
     UserRepository,
 )
 
-_ID = re.compile(r"^[A-Za-z0-9._:@|+\-]{1,255}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-_ATTR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_ID = re.compile(r"^[A-Za-z0-9._:@|+\-]{1,255}\Z")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}\Z")
+_ATTR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
 MAX_ATTRIBUTES = 64
 MAX_ATTR_VALUE = 1024
 

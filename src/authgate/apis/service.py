@@ -23,8 +23,8 @@ from authgate.storage.repositories import ApiRepository, ChangeCounterRepository
 MAX_AUDIENCE = 500
 MAX_NAME = 200
 MAX_PERMISSIONS = 1000
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_URI_CHARS = re.compile(r"^[\x21-\x7e]+$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*\Z")
+_URI_CHARS = re.compile(r"^[\x21-\x7e]+\Z")
 
 
 def check_audience(audience: str) -> str:

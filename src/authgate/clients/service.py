@@ -37,8 +37,8 @@ SECRET_PREFIX = "agcs"
 CLIENT_ID_LENGTH = 24  # ~143 bits from [A-Za-z0-9]: URL-safe, never starts with "-"
 _ID_ALPHABET = string.ascii_letters + string.digits
 # RFC 6749 Appendix A.1/A.2: client_id and client_secret are VSCHAR (%x20-7E).
-_CLIENT_ID = re.compile(r"^[\x20-\x7e]{1,128}$")
-_SECRET = re.compile(r"^[\x20-\x7e]{1,512}$")
+_CLIENT_ID = re.compile(r"^[\x20-\x7e]{1,128}\Z")
+_SECRET = re.compile(r"^[\x20-\x7e]{1,512}\Z")
 _DECOY = "0" * 64
 _FIELDS = frozenset(ClientSpec.__dataclass_fields__)
 

@@ -44,10 +44,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 PUBLIC_KEY_TYPES = ("RSA", "EC", "OKP")
 
-_ASCII_URI = re.compile(r"^[\x21-\x7e]+$")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_ASCII_URI = re.compile(r"^[\x21-\x7e]+\Z")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\Z")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+\Z")
 
 
 @dataclass(frozen=True, slots=True)

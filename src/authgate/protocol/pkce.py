@@ -13,8 +13,8 @@ import re
 
 from authgate.protocol.errors import InvalidGrant, InvalidRequest
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}\Z")
+_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}\Z")
 
 
 def s256(verifier: str) -> str:

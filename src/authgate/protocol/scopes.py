@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from authgate.protocol.errors import InvalidScope
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
-_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+\Z")
 
 
 def parse(scope: str | None) -> list[str]:

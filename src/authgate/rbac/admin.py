@@ -83,8 +83,12 @@ class AdminPolicy:
         self._access = access
 
     async def holds(self, actor: Actor, permission: str, scope: str = ROOT) -> bool:
+        """Held without a condition. Administration happens outside any resource's
+        context, so a conditional grant cannot be judged here: a condition that holds
+        when data is missing must not become administrative power, nor be handed on
+        unconditionally to others."""
         decision = await self._engine.check(actor.subject_type, actor.subject_id, permission, scope)
-        return decision.allowed
+        return decision.allowed and decision.grant is not None and decision.grant.condition is None
 
     async def require(self, actor: Actor, permission: str, scope: str = ROOT) -> None:
         if not await self.holds(actor, permission, scope):

@@ -36,6 +36,10 @@ from authgate.storage.models import (
 
 log = logging.getLogger("authgate.access")
 
+#: A model whose last rebuild took less than this is rebuilt inside the decision that
+#: finds it changed; a larger one in the background.
+INLINE_REBUILD_SECONDS = 0.25
+
 
 class AccessEngine:
     def __init__(self, db: Database, watch: ChangeWatch) -> None:
@@ -70,12 +74,27 @@ class AccessEngine:
         generation = await self._watch.current()
         if self._index is None or self._stale_locally:
             await self.refresh()
-        elif generation != self._generation and self._background is None:
-            # Another process changed the model: keep answering from the current index
-            # while the new one is built.
-            self._background = asyncio.create_task(self._refresh_in_background())
+        elif generation != self._generation:
+            if self.last_build_seconds < INLINE_REBUILD_SECONDS:
+                # Another process changed a model small enough to rebuild at once: this
+                # decision already sees the change.
+                await self.refresh()
+            elif self._background is None:
+                # A large model: keep answering from the current index while the new
+                # one is built (follow() keeps that wait off idle periods).
+                self._background = asyncio.create_task(self._refresh_in_background())
         assert self._index is not None
         return self._index
+
+    async def follow(self, poll_seconds: float) -> None:
+        """Look for other processes' changes every ``poll_seconds`` until cancelled, so
+        the first decision after a quiet spell is not the one that finds the change."""
+        while True:
+            await asyncio.sleep(poll_seconds)
+            try:
+                await self.index()
+            except Exception:  # the database may be down; decisions say so themselves
+                log.warning("could not look for access changes", exc_info=True)
 
     async def refresh(self) -> AccessIndex:
         """Build the index now (once, however many callers wait for it)."""

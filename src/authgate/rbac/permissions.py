@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from authgate.errors import InvalidInput
 
-_PERMISSION = re.compile(r"^[A-Za-z0-9_.-]+:(?:[A-Za-z0-9_.-]+|\*)$")
+_PERMISSION = re.compile(r"^[A-Za-z0-9_.-]+:(?:[A-Za-z0-9_.-]+|\*)\Z")
 MAX_LENGTH = 200
 
 

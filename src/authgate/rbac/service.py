@@ -44,10 +44,10 @@ ACCESS_COUNTER = CHANGES_COUNTER  # re-exported: the services bump it
 ROOT = "/"
 #: The built-in role ``init`` binds the admin user to (spec §2); it holds ``*``.
 ADMIN_ROLE = "authgate-admin"
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,149}$")
-_SEGMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9._:@|+\-]{1,255}$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,149}\Z")
+_SEGMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9._:@|+\-]{1,255}\Z")
 # No spaces, controls or lone surrogates: such text names nothing and upsets the drivers.
-_PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]{1,300}$")
+_PRINTABLE = re.compile(r"^[\x21-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]{1,300}\Z")
 _ID_ALPHABET = string.ascii_letters + string.digits
 MAX_SCOPE = 1000
 MAX_PERMISSIONS = 1000
@@ -432,13 +432,15 @@ async def _resolve(session: AsyncSession, kind: str, name: str) -> str:
         return f"group:{name}"
     if kind != "user":
         raise NotFound(f"no {kind} {name!r}")
+    # The id first, then the username: the order decisions use too (spec §6), so a
+    # username that equals another user's id never picks up that user's bindings.
     users = UserRepository(session)
-    try:
-        row = await users.by_key(username_key(name))
-    except InvalidInput:  # not a usable username; it may still be an id
-        row = None
+    row = await users.by_id(name)
     if row is None:
-        row = await users.by_id(name)
+        try:
+            row = await users.by_key(username_key(name))
+        except InvalidInput:  # not a usable username either
+            row = None
     if row is None:
         raise NotFound(f"no user named {name!r} (nor with that id)")
     return f"user:{row.id}"

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate import __version__
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
-from authgate.settings import Settings
+from authgate.settings import ACCESS_POLL_SECONDS, Settings
 from authgate.storage.migrate import require_current
 from authgate.web import account, authorize, authzen, errors, login, ops, wellknown
 from authgate.web.admin import routes as admin_routes
@@ -48,6 +48,7 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
         built = container or Container.build(settings)
         housekeeping: asyncio.Task[None] | None = None
         feed: asyncio.Task[None] | None = None
+        follower: asyncio.Task[None] | None = None
         try:
             if own:
                 await require_current(built.db)
@@ -56,11 +57,13 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
             if own:
                 housekeeping = asyncio.create_task(_housekeeping(built))
                 feed = asyncio.create_task(built.fanout.listen())
+                follower = asyncio.create_task(built.engine.follow(ACCESS_POLL_SECONDS))
             yield
         finally:
             if own:
-                if feed is not None:
-                    feed.cancel()
+                for task in (feed, follower):
+                    if task is not None:
+                        task.cancel()
                 if housekeeping is not None:
                     housekeeping.cancel()
                 await built.close()

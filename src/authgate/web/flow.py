@@ -25,7 +25,7 @@ AUTHORIZE_PATH = "/oauth/authorize"
 RESUME_PATH = AUTHORIZE_PATH + "/resume"
 _SEAL = "authorization-request"
 _LOOPBACK = {"127.0.0.1", "[::1]", "localhost"}
-_SAFE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.\-\[\]:*]+)?$")
+_SAFE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.\-\[\]:*]+)?\Z")
 
 
 def seal(request: Request, params: dict[str, str], started_at: datetime) -> str:

@@ -17,7 +17,7 @@ from authgate.logs import request_id_var
 log = logging.getLogger("authgate.http")
 #: Any visible ASCII (AuthZEN and most tracing systems send opaque ids): nothing that
 #: could split a header or a log line.
-_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")
 
 
 class Metrics:

@@ -1,0 +1,220 @@
+"""The issuer's signing keys: discovery (OpenID Connect Discovery 1.0 §4, RFC 8414 §3) and
+the JWK Set (RFC 7517 §5), fetched once and kept.
+
+The set is fetched again when it is older than its ``Cache-Control: max-age`` (AuthGate
+publishes a new key at least that long before it signs), and at once when a token names
+a ``kid`` the set lacks (an immediate rotation). That second kind of fetch happens at most
+once per ``min_refetch_interval``, so a flood of tokens with made-up ``kid``s costs the
+issuer one request; concurrent misses wait for the same fetch.
+
+Each key's algorithm is its JWK ``alg``, from an allow-list (RFC 8725 §3.1–3.2); a key
+without one, or meant for encryption, is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from authgate_sdk.errors import IssuerUnavailable
+
+#: The algorithms AuthGate signs with (ES256 access tokens; RS256 and EdDSA beside it).
+ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
+DEFAULT_MAX_AGE = 300.0
+_MAX_AGE_BOUNDS = (30.0, 86_400.0)
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+log = logging.getLogger("authgate_sdk")
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    kid: str
+    alg: str
+    key: Any  # a ``cryptography`` public key
+    algorithm: Any  # PyJWT's algorithm object for ``alg``
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        return bool(self.algorithm.verify(signing_input, self.key, signature))
+
+
+def parse_jwks(document: Any) -> dict[str, VerificationKey]:
+    """The usable signing keys of a JWK Set, by ``kid``."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise IssuerUnavailable("the JWK Set is malformed")
+    keys: dict[str, VerificationKey] = {}
+    for jwk in document["keys"]:
+        if not isinstance(jwk, dict):
+            continue
+        kid, alg = jwk.get("kid"), jwk.get("alg")
+        if not isinstance(kid, str) or alg not in ALGORITHMS or jwk.get("use", "sig") != "sig":
+            continue
+        try:
+            parsed = jwt.PyJWK(jwk, algorithm=alg)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+            log.warning("ignoring JWK %s: %s", kid, exc)
+            continue
+        keys[kid] = VerificationKey(kid, alg, parsed.key, parsed.Algorithm)
+    return keys
+
+
+def _max_age(response: httpx.Response) -> float:
+    found = _MAX_AGE.search(response.headers.get("cache-control", ""))
+    if found is None:
+        return DEFAULT_MAX_AGE
+    low, high = _MAX_AGE_BOUNDS
+    return min(max(float(found.group(1)), low), high)
+
+
+def _json(response: httpx.Response, what: str) -> Any:
+    if response.status_code != 200:
+        raise IssuerUnavailable(f"{what} answered {response.status_code}")
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise IssuerUnavailable(f"{what} is not JSON") from exc
+
+
+class KeySet:
+    """The issuer's published keys. Async and sync callers share the cache; each kind
+    fetches with its own HTTP client."""
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        http: httpx.AsyncClient | httpx.Client | None = None,
+        min_refetch_interval: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self.issuer = issuer
+        self._http = http
+        self._own_async: httpx.AsyncClient | None = None
+        self._own_sync: httpx.Client | None = None
+        self._timeout = timeout
+        self._min_refetch = min_refetch_interval
+        self._jwks_uri: str | None = None
+        self._keys: dict[str, VerificationKey] = {}
+        self._loaded = False
+        self._stale_at = 0.0  # monotonic time after which the set is fetched again
+        self._last_miss_fetch = -float("inf")
+        self._alock = asyncio.Lock()
+        self._tlock = threading.Lock()
+        #: How many times the JWK Set was fetched (for health pages and tests).
+        self.fetches = 0
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def cached(self, kid: str) -> VerificationKey | None:
+        """The key, when the cached set is fresh and holds it (no I/O)."""
+        if self._loaded and time.monotonic() < self._stale_at:
+            return self._keys.get(kid)
+        return None
+
+    async def aget(self, kid: str) -> VerificationKey | None:
+        key = self.cached(kid)
+        if key is not None:
+            return key
+        async with self._alock:
+            if self._due(kid):
+                await self._aload()
+            return self._keys.get(kid)
+
+    def get(self, kid: str) -> VerificationKey | None:
+        key = self.cached(kid)
+        if key is not None:
+            return key
+        with self._tlock:
+            if self._due(kid):
+                self._load()
+            return self._keys.get(kid)
+
+    def _due(self, kid: str) -> bool:
+        """Whether to fetch the set before answering for ``kid`` (called under the lock):
+        it is missing or stale, or lacks ``kid`` and no miss fetched it recently."""
+        now = time.monotonic()
+        if not self._loaded or now >= self._stale_at:
+            return True
+        if kid in self._keys or now - self._last_miss_fetch < self._min_refetch:
+            return False
+        self._last_miss_fetch = now
+        return True
+
+    # -- fetching -----------------------------------------------------------------------
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    def _jwks_uri_from(self, response: httpx.Response) -> str:
+        metadata = _json(response, "discovery")
+        if not isinstance(metadata, dict) or metadata.get("issuer") != self.issuer:
+            # OpenID Connect Discovery 1.0 §4.3: the issuer must be exactly the one asked.
+            raise IssuerUnavailable("the discovery document names another issuer")
+        uri = metadata.get("jwks_uri")
+        if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
+            raise IssuerUnavailable("the discovery document has no jwks_uri")
+        return uri
+
+    def _store(self, response: httpx.Response) -> None:
+        self._keys = parse_jwks(_json(response, "the JWK Set"))
+        self._loaded = True
+        self._stale_at = time.monotonic() + _max_age(response)
+        self.fetches += 1
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._loaded:
+            raise IssuerUnavailable(f"cannot fetch the issuer's keys: {exc}") from exc
+        # Keep verifying with the keys we have; try again after the refetch interval.
+        log.warning("cannot refresh the issuer's keys (%s); keeping the cached set", exc)
+        self._stale_at = time.monotonic() + self._min_refetch
+
+    def _async_client(self) -> httpx.AsyncClient:
+        if isinstance(self._http, httpx.AsyncClient):
+            return self._http
+        if self._own_async is None:
+            self._own_async = httpx.AsyncClient(timeout=self._timeout)
+        return self._own_async
+
+    def _sync_client(self) -> httpx.Client:
+        if isinstance(self._http, httpx.Client):
+            return self._http
+        if self._own_sync is None:
+            self._own_sync = httpx.Client(timeout=self._timeout)
+        return self._own_sync
+
+    async def _aload(self) -> None:
+        client = self._async_client()
+        try:
+            if self._jwks_uri is None:
+                self._jwks_uri = self._jwks_uri_from(await client.get(self.discovery_url))
+            self._store(await client.get(self._jwks_uri))
+        except (httpx.HTTPError, IssuerUnavailable) as exc:
+            self._failed(exc)
+
+    def _load(self) -> None:
+        client = self._sync_client()
+        try:
+            if self._jwks_uri is None:
+                self._jwks_uri = self._jwks_uri_from(client.get(self.discovery_url))
+            self._store(client.get(self._jwks_uri))
+        except (httpx.HTTPError, IssuerUnavailable) as exc:
+            self._failed(exc)
+
+    async def aclose(self) -> None:
+        if self._own_async is not None:
+            await self._own_async.aclose()
+            self._own_async = None
+        self.close()
+
+    def close(self) -> None:
+        if self._own_sync is not None:
+            self._own_sync.close()
+            self._own_sync = None
