@@ -14,6 +14,7 @@ from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.clock import FrozenClock
 from authgate.container import Container
 from tests.conformance.conftest import (
+    BILLING,
     INTROSPECT,
     ORDERS,
     REVOKE,
@@ -78,14 +79,33 @@ async def test_refresh_token_introspects_as_refresh_token(
     """§2.2 ``token_type``: refresh tokens are reported as such; a rotated-out one is
     inactive."""
     tokens = await code_flow(browser, webapp, WEB_REDIRECT, "orders:read")
-    body = await introspect(browser.http, resource_server, tokens["refresh_token"])
+    body = await introspect(browser.http, webapp, tokens["refresh_token"])
     assert body["active"] is True
     assert body["token_type"] == "refresh_token"
     assert body["client_id"] == webapp.client_id
     assert body["sub"] == alice
     assert body["scope"] == "orders:read"
-    assert (await refresh(browser.http, webapp, tokens["refresh_token"])).status_code == 200
+    # §4: a refresh token is described to its own client only; a resource server never
+    # holds one, so it learns nothing.
     assert await introspect(browser.http, resource_server, tokens["refresh_token"]) == INACTIVE
+    assert (await refresh(browser.http, webapp, tokens["refresh_token"])).status_code == 200
+    assert await introspect(browser.http, webapp, tokens["refresh_token"]) == INACTIVE
+
+
+async def test_a_token_is_described_only_to_its_client_and_its_apis(
+    http: httpx.AsyncClient, container: Container, service: Registered, resource_server: Registered
+) -> None:
+    """§4: the authorization server decides which callers may see a token. An access
+    token for the orders API is described to the client it was issued to and to the
+    orders API's own client; a client registered for another API gets only inactive."""
+    token = (await client_credentials(http, service, resource=ORDERS))["access_token"]
+    stranger, secret = await container.clients.create(
+        CLI, name="Billing API", grant_types=["client_credentials"], audiences=[BILLING]
+    )
+    assert (await introspect(http, service, token))["active"] is True
+    assert (await introspect(http, resource_server, token))["active"] is True
+    outsider = Registered(stranger.client_id, secret)
+    assert await introspect(http, outsider, token) == INACTIVE
 
 
 async def test_expired_token_is_inactive(

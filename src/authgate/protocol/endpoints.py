@@ -21,6 +21,7 @@ from authgate.protocol.messages import NO_STORE, OAuthRequest, OAuthResponse
 from authgate.protocol.ports import (
     ClientDirectory,
     ClientRateLimit,
+    ClientView,
     DenyList,
     GrantStore,
     Signer,
@@ -169,13 +170,24 @@ class IntrospectionEndpoint:
         if claims is None:
             claims = await self._inspector.refresh_token(token)
             token_type = "refresh_token"
-        if claims is None:
+        if claims is None or not _may_see(authenticated.client, claims):
             return OAuthResponse(200, dict(INACTIVE), dict(NO_STORE))
         body = {"active": True, "token_type": token_type}
         for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"):
             if name in claims:
                 body[name] = claims[name]
         return OAuthResponse(200, body, dict(NO_STORE))
+
+
+def _may_see(caller: ClientView, claims: Mapping[str, Any]) -> bool:
+    """RFC 7662 §4: a token is described only to the client it was issued to, or to a
+    client registered for one of the APIs (audiences) the token is for — the resource
+    server that received it. Anyone else learns only ``active: false``."""
+    if claims.get("client_id") == caller.client_id:
+        return True
+    aud = claims.get("aud")
+    audiences = {aud} if isinstance(aud, str) else set(aud or ())
+    return bool(audiences & set(caller.audiences))
 
 
 class RevocationEndpoint:
