@@ -470,3 +470,15 @@ async def test_no_input_makes_a_5xx(
                     assert response.json()["error"], response.text
         response = await http.request(method, path, json=good, headers=root)
         assert response.status_code in {200, 201, 409}, (method, path, response.text)
+
+
+async def test_attribute_type_errors_name_the_attribute_and_nothing_internal(
+    http: httpx.AsyncClient, root: dict[str, str], people: dict[str, str]
+) -> None:
+    response = await http.patch(
+        f"{USERS}/alice/attributes", json={"set": {"n": {"a": 1}}}, headers=root
+    )
+    assert_error(response, 400, "invalid_request")
+    text = response.json()["error_description"]
+    assert text.startswith("set.n: ")
+    assert "function" not in text and "0x" not in text

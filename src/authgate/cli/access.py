@@ -382,7 +382,8 @@ def check(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Ask whether a subject holds a permission on a resource, and why (exit 0 either way)."""
+    """Ask whether a subject holds a permission on a resource, and why (exit 0 for allow
+    and deny; a subject that does not exist is an error, so a typo never reads as "no")."""
     kind, _, name = subject.partition(":")
     if kind not in {"user", "client"} or not name:
         fail(f"subject {subject!r} must be user:<username or id> or client:<client_id>")

@@ -154,11 +154,18 @@ async def read_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_input=False, include_url=False)[:5]:
-            where = ".".join(str(p) for p in error["loc"]) or "body"
-            problems.append(f"{where}: {error['msg']}")
-        raise InvalidInput("; ".join(problems)) from None
+        problems: dict[str, str] = {}
+        for error in exc.errors(include_input=False, include_url=False):
+            # Union members and validators appear in ``loc`` under internal names
+            # (``function-after[...]``): callers see only the field's own path.
+            parts = [str(p) for p in error["loc"] if not _internal(p)]
+            problems.setdefault(".".join(parts) or "body", error["msg"])
+        described = [f"{where}: {msg}" for where, msg in list(problems.items())[:5]]
+        raise InvalidInput("; ".join(described)) from None
+
+
+def _internal(part: object) -> bool:
+    return isinstance(part, str) and any(mark in part for mark in "[(<")
 
 
 def body_doc(model: type[BaseModel]) -> dict[str, Any]:
