@@ -543,3 +543,42 @@ async def apis(container: Container) -> AsyncIterator[None]:
         CLI, audience="https://orders.example.com", name="Orders", permissions=["orders:read"]
     )
     yield
+
+
+async def test_repeated_if_match_fields_form_one_list(
+    http: httpx.AsyncClient, admins: Admins, root: dict[str, str]
+) -> None:
+    """RFC 9110 §5.3: two If-Match fields mean the same as one with both tags."""
+    await admins.role("reader", "orders:read")
+    current = (await http.get(ROLES + "/reader", headers=root)).headers["etag"]
+    headers = [*root.items(), ("If-Match", '"other"'), ("If-Match", current)]
+    response = await http.patch(
+        ROLES + "/reader", json={"permissions": ["orders:write"]}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_weak_tag_is_412_saying_weak_tags_never_match(
+    http: httpx.AsyncClient, admins: Admins, root: dict[str, str]
+) -> None:
+    await admins.role("reader", "orders:read")
+    current = (await http.get(ROLES + "/reader", headers=root)).headers["etag"]
+    response = await http.patch(
+        ROLES + "/reader",
+        json={"permissions": ["orders:write"]},
+        headers=root | {"If-Match": "W/" + current},
+    )
+    assert_error(response, 412, "precondition_failed")
+    assert "weak" in response.json()["error_description"]
+
+
+async def test_a_body_that_is_not_json_is_415(
+    http: httpx.AsyncClient, root: dict[str, str]
+) -> None:
+    response = await http.post(
+        ROLES,
+        content=b'{"name": "plain", "permissions": []}',
+        headers=root | {"Content-Type": "text/plain"},
+    )
+    assert_error(response, 415, "unsupported_media_type")
+    assert (await http.get(ROLES + "/plain", headers=root)).status_code == 404

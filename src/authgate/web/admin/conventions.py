@@ -147,7 +147,15 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+class UnsupportedMediaType(AuthGateError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 async def read_body(request: Request, model: type[M]) -> M:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
     raw = await request.body()
     if not raw.strip():
         raise InvalidInput("the request needs a JSON object body")
@@ -232,9 +240,12 @@ def require_match(request: Request, current: Mapping[str, Any]) -> None:
     """``If-Match`` (optional) must name the current representation: ``*`` or one of a
     list of entity tags, compared strongly, so a weak tag never matches (RFC 9110
     §13.1.1). A stale tag: 412 and nothing changes."""
-    header = request.headers.get("if-match")
-    if header is None:
+    values = request.headers.getlist("if-match")
+    if not values:
         return
+    header = ", ".join(values)  # RFC 9110 §5.3: repeated fields form one list
+    if not header.strip():
+        raise InvalidInput('If-Match is empty: send * or an entity tag such as "abc"')
     if header.strip() == "*":
         return
     tags: list[tuple[bool, str]] = []
@@ -249,6 +260,11 @@ def require_match(request: Request, current: Mapping[str, Any]) -> None:
     if not tags:
         raise InvalidInput('If-Match must be * or a list of entity tags such as "abc"')
     wanted = etag(current)
+    if all(weak for weak, _ in tags):
+        raise PreconditionFailed(
+            "a weak entity tag (W/...) never matches If-Match (RFC 9110 §13.1.1): send "
+            "the ETag exactly as GET returned it"
+        )
     if not any(tag == wanted and not weak for weak, tag in tags):
         raise PreconditionFailed(
             "the object changed since that ETag was read (If-Match did not match): "
