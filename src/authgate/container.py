@@ -130,18 +130,14 @@ class Container:
         revoked = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS, counter=REVOCATIONS_COUNTER)
         token_store = SqlTokenStore(db, on_revoked=revoked.invalidate)
         cached_clients = CachedClients(clients, digester, clock, watch)
-        # Decisions get their own watch of the same counter: the index rebuilds on its own
-        # schedule without emptying the token path's caches.
-        engine = AccessEngine(db, ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS))
+        # One watch of the access counter for the decision index and the token path's
+        # client and API caches: one poll a second, and a change drops both.
+        engine = AccessEngine(db, watch)
         access.listen(engine.changed)
         users.listen(engine.changed)
         clients.listen(engine.changed)
 
-        def remote_change() -> None:
-            engine.remote_changed()
-            watch.invalidate()  # the token path's client and API caches too
-
-        fanout = ChangeFanout(redis, remote_change)
+        fanout = ChangeFanout(redis, engine.remote_changed)
         engine.also_tell(fanout.changed)
         remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(

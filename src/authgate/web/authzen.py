@@ -33,7 +33,7 @@ from authgate.rbac.index import Decision
 from authgate.rbac.permissions import check_permission
 from authgate.rbac.service import check_scope
 from authgate.tokens.callers import Caller
-from authgate.web.bearer import REALM, BearerError, insufficient_scope
+from authgate.web.bearer import BearerError, authenticate, insufficient_scope
 from authgate.web.deps import container_of
 from authgate.web.errors import RETRY_AFTER_SECONDS
 
@@ -295,28 +295,8 @@ class AuthZenFastPath:
 
 
 async def _caller(container: Container, authorization: str | None) -> Caller:
-    """RFC 6750 §2.1 and §3.1, as ``web/bearer.py`` answers for the other JSON APIs."""
-    if authorization is None:
-        raise BearerError(
-            401, "invalid_token", "an access token is required (Authorization: Bearer)", REALM
-        )
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise BearerError(
-            401,
-            "invalid_request",
-            "send the access token as Authorization: Bearer <token>",
-            f'{REALM}, error="invalid_request"',
-        )
-    caller = await container.callers.authenticate(token, container.oauth.config.admin_audience)
-    if caller is None:
-        raise BearerError(
-            401,
-            "invalid_token",
-            "the access token is invalid, expired, revoked or not for AuthGate's API",
-            f'{REALM}, error="invalid_token"',
-        )
+    """RFC 6750: a token for AuthGate's API whose scope carries ``authgate:evaluate``."""
+    caller = await authenticate(container, authorization, container.oauth.config.admin_audience)
     if EVALUATE not in caller.scopes:
         raise insufficient_scope(EVALUATE)
     return caller

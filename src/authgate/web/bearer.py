@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
+from authgate.container import Container
 from authgate.errors import AuthGateError
 from authgate.tokens.callers import Caller
 from authgate.web.deps import container_of
@@ -34,30 +35,24 @@ class BearerError(AuthGateError):
         )
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+async def authenticate(container: Container, authorization: str | None, audience: str) -> Caller:
+    """The caller behind an ``Authorization`` header value: an AuthGate access token for
+    ``audience`` (RFC 6750 §2.1); raises :class:`BearerError` (§3.1) otherwise. Shared by
+    the FastAPI routes and the plain-ASGI decision endpoints."""
+    if authorization is None:
+        raise BearerError(
+            401, "invalid_token", "an access token is required (Authorization: Bearer)", REALM
+        )
+    scheme, _, value = authorization.partition(" ")
+    token = value.strip()
+    if scheme.lower() != "bearer" or not token:
         raise BearerError(
             401,
             "invalid_request",
             "send the access token as Authorization: Bearer <token>",
             f'{REALM}, error="invalid_request"',
         )
-    return value.strip()
-
-
-async def bearer_caller(request: Request, audience: str) -> Caller:
-    """The caller of ``request``, authenticated by an AuthGate access token for
-    ``audience``; raises :class:`BearerError` otherwise."""
-    token = _token(request)
-    if token is None:
-        raise BearerError(
-            401, "invalid_token", "an access token is required (Authorization: Bearer)", REALM
-        )
-    caller = await container_of(request).callers.authenticate(token, audience)
+    caller = await container.callers.authenticate(token, audience)
     if caller is None:
         raise BearerError(
             401,
@@ -66,6 +61,12 @@ async def bearer_caller(request: Request, audience: str) -> Caller:
             f'{REALM}, error="invalid_token"',
         )
     return caller
+
+
+async def bearer_caller(request: Request, audience: str) -> Caller:
+    """The caller of ``request``, authenticated by an AuthGate access token for
+    ``audience``; raises :class:`BearerError` otherwise."""
+    return await authenticate(container_of(request), request.headers.get("authorization"), audience)
 
 
 def insufficient_scope(permission: str) -> BearerError:
