@@ -128,7 +128,7 @@ class Container:
         )
         watch = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS)
         revoked = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS, counter=REVOCATIONS_COUNTER)
-        token_store = SqlTokenStore(db, on_revoked=revoked.invalidate)
+        token_store = SqlTokenStore(db, on_revoked=revoked.invalidate, now=clock.now)
         cached_clients = CachedClients(clients, digester, clock, watch)
         # One watch of the access counter for the decision index and the token path's
         # client and API caches: one poll a second, and a change drops both.

@@ -44,6 +44,11 @@ ACCESS_POLL_SECONDS = 1.0
 """How often each server checks whether clients, APIs, roles or bindings changed."""
 """How often each server re-reads the signing keys (so CLI rotations reach it)."""
 
+REVOCATION_RETENTION = timedelta(days=1)
+"""How long the revocation feed remembers an event with no natural end (a grant, a user, a
+client, an API key): at least as long as any access token may live, which the settings
+check, so a token an event refuses has expired by the time the event is forgotten."""
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -176,6 +181,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "key_propagation must exceed jwks_max_age by at least "
                 f"{KEY_REFRESH_SECONDS}s, or verifiers may meet a key before they could fetch it"
+            )
+        if self.max_token_ttl > REVOCATION_RETENTION:
+            raise ValueError(
+                "access and ID tokens may live at most 1d: the revocation feed remembers an "
+                "ended grant, user or client for that long"
             )
         if self.passwords.min_length > self.passwords.max_length:
             raise ValueError("passwords.min_length is larger than passwords.max_length")

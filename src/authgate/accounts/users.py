@@ -24,6 +24,7 @@ from authgate.storage.repositories import (
     REVOCATIONS_COUNTER,
     BindingRepository,
     ChangeCounterRepository,
+    RevocationLog,
     SessionRepository,
     UserRepository,
 )
@@ -229,8 +230,12 @@ class UserService:
             ended = 0
             if disabled:
                 ended = await SessionRepository(session).delete_for_user(row.id)
-            # Token checks and decisions cache "user active"; every process looks again.
-            await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
+            # Token checks and decisions cache "user active"; every process looks again, and
+            # the revocation feed tells enforcement points to refuse what the user held.
+            if disabled:
+                await RevocationLog(session).record("user", row.id, row.updated_at)
+            else:
+                await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             tag = AuditTag.USER_DISABLED if disabled else AuditTag.USER_ENABLED
             await self._audit.append(
@@ -248,7 +253,7 @@ class UserService:
             # Bindings name users by id without a foreign key; group memberships cascade.
             await BindingRepository(session).delete_for_member(f"user:{row.id}")
             await users.delete(row)
-            await ChangeCounterRepository(session).bump(REVOCATIONS_COUNTER)
+            await RevocationLog(session).record("user", row.id, self._clock.now())
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             await self._audit.append(
                 session,

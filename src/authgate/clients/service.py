@@ -31,6 +31,7 @@ from authgate.storage.repositories import (
     ChangeCounterRepository,
     ClientRepository,
     GrantRevoker,
+    RevocationLog,
 )
 
 SECRET_PREFIX = "agcs"
@@ -274,6 +275,7 @@ class ClientService:
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             unbound = await BindingRepository(session).delete_for_member(f"client:{client_id}")
             await clients.delete(row.client_id)
+            await RevocationLog(session).record("client", row.client_id, self._clock.now())
             await self._audit.append(
                 session,
                 AuditTag.CLIENT_DELETED,

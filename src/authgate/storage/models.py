@@ -337,3 +337,64 @@ class UsedAssertionRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RevocationEventRow(Base):
+    """One revocation, in order, for enforcement points that verify tokens locally (the
+    revocation feed). ``kind`` is ``jti``, ``grant``, ``user``, ``client`` or ``apikey``;
+    a row may be forgotten after ``expires_at``, when nothing it refuses can still be valid."""
+
+    __tablename__ = "revocation_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApiKeyRow(Base):
+    """An API key (spec §5): stored only as a keyed digest of the whole key. ``owner`` is
+    ``user:<id>`` or ``client:<id>``; ``permissions`` empty means "whatever the owner holds"."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(300), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    permissions: Mapped[list[str]]
+    allowed_networks: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class ForwardAuthRouteRow(Base):
+    """A forward-auth route rule managed through the admin API (spec §6); rules from the
+    config file come first, then these in ``position`` order."""
+
+    __tablename__ = "forward_auth_routes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    host: Mapped[str | None] = mapped_column(String(255))
+    methods: Mapped[list[str]]
+    path: Mapped[str] = mapped_column(String(1000))
+    permission: Mapped[str | None] = mapped_column(String(300))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    audience: Mapped[str | None] = mapped_column(String(500))
+    resource: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+
+
+class AccessTokenRow(Base):
+    """An opaque (reference) access token, for APIs that chose them over JWTs (spec §5):
+    stored only as a digest, with the claims a JWT would have carried."""
+
+    __tablename__ = "access_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claims: Mapped[dict[str, Any]]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -17,7 +17,7 @@ from authgate.storage.models import (
     RevokedTokenRow,
     UsedAssertionRow,
 )
-from authgate.storage.repositories import REVOCATIONS_COUNTER, ChangeCounterRepository
+from authgate.storage.repositories import RevocationLog
 
 
 class CodeRepository:
@@ -68,20 +68,21 @@ class GrantRepository:
             .values(revoked_at=now)
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+            await RevocationLog(self._s).record("grant", grant_id, now)
 
     async def revoke_for(self, user_id: str, client_id: str, now: datetime) -> None:
-        result = await self._s.execute(
-            update(GrantRow)
-            .where(
-                GrantRow.user_id == user_id,
-                GrantRow.client_id == client_id,
-                GrantRow.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
+        live = (
+            GrantRow.user_id == user_id,
+            GrantRow.client_id == client_id,
+            GrantRow.revoked_at.is_(None),
         )
-        if result.rowcount:  # type: ignore[attr-defined]
-            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+        ids = (await self._s.execute(select(GrantRow.id).where(*live))).scalars().all()
+        if not ids:
+            return
+        await self._s.execute(update(GrantRow).where(GrantRow.id.in_(ids)).values(revoked_at=now))
+        log = RevocationLog(self._s)
+        for grant_id in ids:
+            await log.record("grant", grant_id, now)
 
 
 class RefreshTokenRepository:
@@ -112,11 +113,11 @@ class DenyListRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def add(self, jti: str, expires_at: datetime) -> None:
+    async def add(self, jti: str, expires_at: datetime, now: datetime) -> None:
         if await self._s.get(RevokedTokenRow, jti) is None:
             self._s.add(RevokedTokenRow(jti=jti, expires_at=expires_at))
             await self._s.flush()
-            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+            await RevocationLog(self._s).record("jti", jti, now, expires_at)
 
     async def contains(self, jti: str) -> bool:
         query = select(exists().where(RevokedTokenRow.jti == jti))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authgate.settings import REVOCATION_RETENTION
 from authgate.storage.models import (
     ApiRow,
     BindingRow,
@@ -15,6 +16,7 @@ from authgate.storage.models import (
     ClientRow,
     GrantRow,
     RecoveryCodeRow,
+    RevocationEventRow,
     RoleRow,
     SessionRow,
     SigningKeyRow,
@@ -150,8 +152,9 @@ class GrantRevoker:
             .values(revoked_at=now)
         )
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        if count:
-            await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+        # Tokens of the client's grants, and tokens of its own (client_credentials), all
+        # end: one event names the client (the feed refuses what it was issued before now).
+        await RevocationLog(self._s).record("client", client_id, now)
         return count
 
 
@@ -231,6 +234,50 @@ class BindingRepository:
 #: Bumped by every revocation (deny-listed jti, ended grant, disabled or deleted user), so
 #: each process can cache "not revoked" answers and drop them when something was revoked.
 REVOCATIONS_COUNTER = "revocations"
+
+
+class RevocationLog:
+    """Records a revocation in the same transaction that made it: one ordered row for the
+    revocation feed, and a bump of the ``revocations`` counter for the caches."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def record(
+        self, kind: str, value: str, at: datetime, expires_at: datetime | None = None
+    ) -> None:
+        self._s.add(
+            RevocationEventRow(
+                kind=kind,
+                value=value,
+                at=at,
+                expires_at=expires_at or at + REVOCATION_RETENTION,
+            )
+        )
+        await self._s.flush()
+        await ChangeCounterRepository(self._s).bump(REVOCATIONS_COUNTER)
+
+    async def since(
+        self, after: int, now: datetime, limit: int = 1000
+    ) -> Sequence[RevocationEventRow]:
+        """Events after ``after`` that still matter, oldest first."""
+        rows = await self._s.execute(
+            select(RevocationEventRow)
+            .where(RevocationEventRow.seq > after, RevocationEventRow.expires_at > now)
+            .order_by(RevocationEventRow.seq)
+            .limit(limit)
+        )
+        return rows.scalars().all()
+
+    async def last_seq(self) -> int:
+        found = await self._s.execute(select(func.max(RevocationEventRow.seq)))
+        return int(found.scalar() or 0)
+
+    async def forget_expired(self, now: datetime) -> int:
+        result = await self._s.execute(
+            delete(RevocationEventRow).where(RevocationEventRow.expires_at <= now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class ChangeCounterRepository:

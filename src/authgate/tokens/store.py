@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -38,8 +38,14 @@ def _grant(
 
 
 class SqlTokenStore:
-    def __init__(self, db: Database, on_revoked: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        on_revoked: Callable[[], None] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._db = db
+        self._now = now
         #: Called after a revocation committed, so this process's caches drop at once.
         self._on_revoked = on_revoked or (lambda: None)
 
@@ -174,7 +180,7 @@ class SqlTokenStore:
 
     async def add(self, jti: str, expires_at: datetime) -> None:
         async with self._db.transaction() as session:
-            await DenyListRepository(session).add(jti, expires_at)
+            await DenyListRepository(session).add(jti, expires_at, self._now())
         self._on_revoked()
 
     async def contains(self, jti: str) -> bool:
