@@ -52,6 +52,7 @@ from authgate.tokens.cache import (
 )
 from authgate.tokens.callers import CallerAuthenticator
 from authgate.tokens.consents import ConsentService
+from authgate.tokens.credentials import CredentialResolver
 from authgate.tokens.engine import OAuthEngine, build_engine
 from authgate.tokens.signer import JwtSigner
 from authgate.tokens.store import SqlTokenStore
@@ -76,6 +77,7 @@ class Container:
     access: AccessService
     engine: AccessEngine
     callers: CallerAuthenticator
+    credentials: CredentialResolver
     fanout: ChangeFanout
     consents: ConsentService
     oauth: OAuthEngine
@@ -154,6 +156,7 @@ class Container:
             revocations=CachedRevocations(token_store, users, revoked),
             remote_keys=remote_jwks,
         )
+        callers = CallerAuthenticator(oauth.inspector, revoked, watch, clock.now)
         return cls(
             settings=settings,
             clock=clock,
@@ -173,7 +176,8 @@ class Container:
             apis=apis,
             access=access,
             engine=engine,
-            callers=CallerAuthenticator(oauth.inspector, revoked, watch, clock.now),
+            callers=callers,
+            credentials=CredentialResolver(callers, None),
             fanout=fanout,
             consents=ConsentService(db, audit, clock),
             oauth=oauth,

@@ -76,6 +76,10 @@ class Actor(Protocol):
     @property
     def subject_id(self) -> str: ...
 
+    def key_allows(self, permission: str) -> bool:
+        """False when the caller uses an API key whose list leaves ``permission`` out."""
+        ...
+
 
 class AdminPolicy:
     def __init__(self, engine: AccessEngine, access: AccessService) -> None:
@@ -87,6 +91,8 @@ class AdminPolicy:
         context, so a conditional grant cannot be judged here: a condition that holds
         when data is missing must not become administrative power, nor be handed on
         unconditionally to others."""
+        if not actor.key_allows(permission):
+            return False
         decision = await self._engine.check(actor.subject_type, actor.subject_id, permission, scope)
         return decision.allowed and decision.grant is not None and decision.grant.condition is None
 

@@ -19,15 +19,40 @@ _MAX_CACHED = 10_000
 _MAX_TOKEN = 8192
 
 
+def _covers(held: frozenset[str], permission: str) -> bool:
+    resource, sep, _ = permission.partition(":")
+    return permission in held or "*" in held or (bool(sep) and resource + ":*" in held)
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """``subject_type`` is ``user`` or ``client``; ``scopes`` are what the token carries."""
+    """``subject_type`` is ``user`` or ``client``; ``scopes`` are what the token carries
+    (for an API key: what it may do at ``/`` now, its list cut to what its owner holds).
+    ``key_id`` is set when the caller presented an API key owned by the subject, with the
+    key's own list in ``key_permissions`` (None: whatever the owner holds). ``expires_at``
+    is when the credential ends."""
 
     subject_type: str
     subject_id: str
     client_id: str
     scopes: frozenset[str]
     expires_at: int
+    key_id: str | None = None
+    key_permissions: frozenset[str] | None = None
+
+    @property
+    def kind(self) -> str:
+        """``user``, ``client`` or ``apikey`` (the ``X-Authgate-Subject-Type`` of spec §6)."""
+        return "apikey" if self.key_id is not None else self.subject_type
+
+    def delegates(self, permission: str) -> bool:
+        """Whether the credential carries ``permission`` at ``/``: in the token's scope, or
+        among what the API key may do now."""
+        return _covers(self.scopes, permission)
+
+    def key_allows(self, permission: str) -> bool:
+        """API keys are limited to their list; tokens answer to the subject's bindings."""
+        return self.key_permissions is None or _covers(self.key_permissions, permission)
 
     @property
     def member(self) -> str:
@@ -51,11 +76,12 @@ class CallerAuthenticator:
         self._revocations = revocations
         self._access = access
         self._now = now
-        self._cache: dict[tuple[str, str], tuple[int, int, Caller]] = {}
+        self._cache: dict[tuple[str, str | None], tuple[int, int, Caller]] = {}
 
-    async def authenticate(self, token: str, audience: str) -> Caller | None:
+    async def authenticate(self, token: str, audience: str | None) -> Caller | None:
         """The caller behind ``token`` when it is a live AuthGate access token whose
-        ``aud`` holds ``audience``; None otherwise (RFC 6750 §3.1 ``invalid_token``)."""
+        ``aud`` holds ``audience`` (any audience when None); None otherwise (RFC 6750 §3.1
+        ``invalid_token``)."""
         if not token or len(token) > _MAX_TOKEN:
             return None
         generations = (await self._revocations.current(), await self._access.current())
@@ -71,7 +97,7 @@ class CallerAuthenticator:
             return None
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else list(aud or [])
-        if audience not in audiences:
+        if audience is not None and audience not in audiences:
             return None
         client_id = str(claims.get("client_id", ""))
         subject = str(claims.get("sub", ""))

@@ -276,14 +276,17 @@ class AuthZenFastPath:
         await _send_json(send, 200, body)
 
     async def _answer(self, scope: Scope, receive: Receive) -> dict[str, Any]:
-        authorization = content_type = None
+        authorization = content_type = api_key = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
         container = self._container_of()
-        caller = await _caller(container, authorization)
+        client = scope.get("client")
+        caller = await _caller(container, authorization, api_key, client[0] if client else None)
         request = await _read_json(receive, content_type)
         explain = EXPLAIN in caller.scopes
         if scope["path"] == EVALUATION_PATH:
@@ -294,10 +297,19 @@ class AuthZenFastPath:
         return await evaluate_batch(container, *batch, explain)
 
 
-async def _caller(container: Container, authorization: str | None) -> Caller:
-    """RFC 6750: a token for AuthGate's API whose scope carries ``authgate:evaluate``."""
-    caller = await authenticate(container, authorization, container.oauth.config.admin_audience)
-    if EVALUATE not in caller.scopes:
+async def _caller(
+    container: Container, authorization: str | None, api_key: str | None, source_ip: str | None
+) -> Caller:
+    """RFC 6750: a token for AuthGate's API whose scope carries ``authgate:evaluate``, or
+    an API key that may use it (spec §6)."""
+    caller = await authenticate(
+        container,
+        authorization,
+        container.oauth.config.admin_audience,
+        api_key=api_key,
+        source_ip=source_ip,
+    )
+    if not caller.delegates(EVALUATE):
         raise insufficient_scope(EVALUATE)
     return caller
 

@@ -35,10 +35,20 @@ class BearerError(AuthGateError):
         )
 
 
-async def authenticate(container: Container, authorization: str | None, audience: str) -> Caller:
-    """The caller behind an ``Authorization`` header value: an AuthGate access token for
-    ``audience`` (RFC 6750 §2.1); raises :class:`BearerError` (§3.1) otherwise. Shared by
-    the FastAPI routes and the plain-ASGI decision endpoints."""
+async def authenticate(
+    container: Container,
+    authorization: str | None,
+    audience: str,
+    *,
+    api_key: str | None = None,
+    source_ip: str | None = None,
+) -> Caller:
+    """The caller behind an ``Authorization`` header value (an AuthGate access token for
+    ``audience``, RFC 6750 §2.1, or an API key) or an ``X-API-Key`` value (spec §4); raises
+    :class:`BearerError` (§3.1) otherwise. Shared by the FastAPI routes and the plain-ASGI
+    decision endpoints."""
+    if authorization is None and api_key is not None:
+        authorization = "Bearer " + api_key
     if authorization is None:
         raise BearerError(
             401, "invalid_token", "an access token is required (Authorization: Bearer)", REALM
@@ -52,7 +62,7 @@ async def authenticate(container: Container, authorization: str | None, audience
             "send the access token as Authorization: Bearer <token>",
             f'{REALM}, error="invalid_request"',
         )
-    caller = await container.callers.authenticate(token, audience)
+    caller = await container.credentials.resolve(token, audience=audience, source_ip=source_ip)
     if caller is None:
         raise BearerError(
             401,
@@ -66,7 +76,13 @@ async def authenticate(container: Container, authorization: str | None, audience
 async def bearer_caller(request: Request, audience: str) -> Caller:
     """The caller of ``request``, authenticated by an AuthGate access token for
     ``audience``; raises :class:`BearerError` otherwise."""
-    return await authenticate(container_of(request), request.headers.get("authorization"), audience)
+    return await authenticate(
+        container_of(request),
+        request.headers.get("authorization"),
+        audience,
+        api_key=request.headers.get("x-api-key"),
+        source_ip=request.client.host if request.client else None,
+    )
 
 
 def insufficient_scope(permission: str) -> BearerError:
