@@ -78,6 +78,10 @@ class Container:
     engine: AccessEngine
     callers: CallerAuthenticator
     credentials: CredentialResolver
+    access_watch: ChangeWatch
+    """Moves when clients, APIs, users, roles, groups or bindings change (anywhere)."""
+    revocation_watch: ChangeWatch
+    """Moves when anything is revoked (anywhere)."""
     fanout: ChangeFanout
     consents: ConsentService
     oauth: OAuthEngine
@@ -178,6 +182,8 @@ class Container:
             engine=engine,
             callers=callers,
             credentials=CredentialResolver(callers, None),
+            access_watch=watch,
+            revocation_watch=revoked,
             fanout=fanout,
             consents=ConsentService(db, audit, clock),
             oauth=oauth,

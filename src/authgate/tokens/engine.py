@@ -85,6 +85,8 @@ class OAuthEngine:
     signer: JwtSigner
     apis: ApisWithBuiltin
     grant_types: tuple[str, ...]
+    client_auth: ClientAuthenticator
+    """RFC 6749 §2.3 client authentication, for other endpoints that take it."""
 
 
 def build_engine(
@@ -147,4 +149,5 @@ def build_engine(
         signer=signer,
         apis=all_apis,
         grant_types=tuple(grants),
+        client_auth=auth,
     )
