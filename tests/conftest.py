@@ -24,6 +24,8 @@ from authgate.settings import Settings, load_settings
 from authgate.storage import migrate
 from authgate.storage.db import Database
 from authgate.storage.models import (
+    AccessTokenRow,
+    ApiKeyRow,
     ApiRow,
     AuditEventRow,
     AuditHeadRow,
@@ -31,11 +33,13 @@ from authgate.storage.models import (
     BindingRow,
     ClientRow,
     ConsentRow,
+    ForwardAuthRouteRow,
     GrantRow,
     GroupMemberRow,
     GroupRow,
     RecoveryCodeRow,
     RefreshTokenRow,
+    RevocationEventRow,
     RevokedTokenRow,
     RoleParentRow,
     RoleRow,
@@ -171,6 +175,10 @@ async def database_url(
 async def empty_database(db: Database) -> None:
     async with db.transaction() as session:
         for model in (
+            ApiKeyRow,
+            RevocationEventRow,
+            ForwardAuthRouteRow,
+            AccessTokenRow,
             RefreshTokenRow,
             AuthorizationCodeRow,
             GrantRow,

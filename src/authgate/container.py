@@ -6,6 +6,7 @@ backends (Redis or in-process) are chosen here and nowhere else.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -15,12 +16,15 @@ from authgate.accounts.login import LoginService
 from authgate.accounts.mfa import MfaService
 from authgate.accounts.passwords import PasswordHashing, PasswordPolicy
 from authgate.accounts.users import UserService
+from authgate.apikeys.authenticator import ApiKeyAuthenticator
+from authgate.apikeys.service import ApiKeyService
 from authgate.apis.service import ApiService
 from authgate.audit.log import AuditLog
 from authgate.clients.remote_jwks import RemoteJwks
 from authgate.clients.service import ClientService
 from authgate.clock import Clock, SystemClock
 from authgate.digests import Digester
+from authgate.errors import StorageUnavailable
 from authgate.keys.master import MasterKey
 from authgate.keys.service import KeyService
 from authgate.protocol.authorize import AuthorizationPipeline
@@ -78,6 +82,8 @@ class Container:
     engine: AccessEngine
     callers: CallerAuthenticator
     credentials: CredentialResolver
+    api_keys: ApiKeyService
+    api_key_auth: ApiKeyAuthenticator
     access_watch: ChangeWatch
     """Moves when clients, APIs, users, roles, groups or bindings change (anywhere)."""
     revocation_watch: ChangeWatch
@@ -145,6 +151,8 @@ class Container:
 
         fanout = ChangeFanout(redis, engine.remote_changed)
         engine.also_tell(fanout.changed)
+        api_keys = ApiKeyService(db, digester, audit, clock, engine)
+        api_key_auth = ApiKeyAuthenticator(api_keys, digester, engine, revoked, clock)
         remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(
             engine_config,
@@ -181,7 +189,9 @@ class Container:
             access=access,
             engine=engine,
             callers=callers,
-            credentials=CredentialResolver(callers, None),
+            credentials=CredentialResolver(callers, api_key_auth),
+            api_keys=api_keys,
+            api_key_auth=api_key_auth,
             access_watch=watch,
             revocation_watch=revoked,
             fanout=fanout,
@@ -203,6 +213,9 @@ class Container:
 
     async def close(self) -> None:
         await self.fanout.flush()
+        # Last-used times are a convenience; shutting down must not fail on them.
+        with suppress(StorageUnavailable):
+            await self.api_key_auth.flush_usage()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -30,6 +30,8 @@ class AuditTag(StrEnum):
     CLIENT_DELETED = "client:deleted"
     CLIENT_SECRET_ROTATED = "client:secret-rotated"
     API_CREATED = "api:created"
+    APIKEY_CREATED = "apikey:created"
+    APIKEY_REVOKED = "apikey:revoked"
     ROLE_CREATED = "role:created"
     ROLE_UPDATED = "role:updated"
     ROLE_DELETED = "role:deleted"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from authgate import __version__
-from authgate.cli import access, clients, ops, setup, users
+from authgate.cli import access, apikeys, clients, ops, setup, users
 from authgate.cli.common import state
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.add_typer(access.group_app, name="group")
 app.command()(access.bind)
 app.command()(access.unbind)
 app.command()(access.check)
+app.add_typer(apikeys.app, name="apikey")
 app.add_typer(ops.keys_app, name="keys")
 app.add_typer(ops.audit_app, name="audit")
 

@@ -45,6 +45,8 @@ BINDINGS_READ = "authgate:bindings.read"
 BINDINGS_WRITE = "authgate:bindings.write"
 USERS_READ = "authgate:users.read"
 USERS_WRITE = "authgate:users.write"
+APIKEYS_READ = "authgate:apikeys.read"
+APIKEYS_WRITE = "authgate:apikeys.write"
 _NAMED_AT_MOST = 10  # missing permissions spelled out in one refusal
 
 

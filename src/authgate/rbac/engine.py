@@ -202,6 +202,19 @@ class AccessEngine:
                 return frozenset()
         return index.root_permissions(member)
 
+    async def active(self, member: str) -> bool:
+        """Whether ``user:<id>`` or ``client:<id>`` exists and is enabled."""
+        index = await self.index()
+        kind, _, ident = member.partition(":")
+        if kind == "client":
+            return ident in index.clients and ident not in index.disabled_clients
+        user = index.users.get(ident) if kind == "user" else None
+        return user is not None and not user.disabled
+
+    async def permissions_anywhere(self, member: str) -> frozenset[str]:
+        index = await self.index()
+        return index.permissions_anywhere(member) if await self.active(member) else frozenset()
+
     async def check(
         self,
         subject_type: str,

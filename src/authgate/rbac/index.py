@@ -266,6 +266,17 @@ class AccessIndex:
             f"denied: no binding of {member} or its groups grants {permission} on {path}",
         )
 
+    def permissions_anywhere(self, member: str) -> frozenset[str]:
+        """What ``member`` holds at some scope through unconditional bindings: the most an
+        API key it owns may list (spec §5)."""
+        held: set[str] = set()
+        for holder in (member, *self._groups.get(member, ())):
+            for grants in self._at.get(holder, {}).values():
+                for grant in grants:
+                    if grant.condition is None:
+                        held |= self.permissions[grant.role]
+        return frozenset(held)
+
     def root_permissions(self, member: str) -> frozenset[str]:
         """What ``member`` holds at ``/`` through unconditional bindings (its own and its
         groups'), with inheritance: what tokens may carry (spec §1)."""

@@ -19,7 +19,8 @@ _MAX_CACHED = 10_000
 _MAX_TOKEN = 8192
 
 
-def _covers(held: frozenset[str], permission: str) -> bool:
+def covers(held: frozenset[str], permission: str) -> bool:
+    """``held`` grants ``permission`` itself, its resource's ``*``, or everything."""
     resource, sep, _ = permission.partition(":")
     return permission in held or "*" in held or (bool(sep) and resource + ":*" in held)
 
@@ -47,12 +48,20 @@ class Caller:
 
     def delegates(self, permission: str) -> bool:
         """Whether the credential carries ``permission`` at ``/``: in the token's scope, or
-        among what the API key may do now."""
-        return _covers(self.scopes, permission)
+        among what the API key may do now (its list, cut to what its owner holds at ``/``)."""
+        return covers(self.scopes, permission) and self.key_allows(permission)
+
+    @property
+    def scope_text(self) -> str:
+        """What the credential may do at ``/``, space-separated: the token's scope, or for
+        an API key its list cut to what its owner holds (all the owner holds, unlisted)."""
+        if self.key_permissions is None:
+            return " ".join(sorted(self.scopes))
+        return " ".join(sorted(p for p in self.key_permissions if covers(self.scopes, p)))
 
     def key_allows(self, permission: str) -> bool:
         """API keys are limited to their list; tokens answer to the subject's bindings."""
-        return self.key_permissions is None or _covers(self.key_permissions, permission)
+        return self.key_permissions is None or covers(self.key_permissions, permission)
 
     @property
     def member(self) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authgate.web.admin import bindings, groups, roles, users
+from authgate.web.admin import api_keys, bindings, groups, roles, users
 from authgate.web.admin.conventions import PREFIX
 
 router = APIRouter(prefix=PREFIX)
-for module in (roles, groups, bindings, users):
+for module in (roles, groups, bindings, users, api_keys):
     router.include_router(module.router)
