@@ -1,5 +1,5 @@
 """The signed-in user's own pages: landing, account overview (with the apps they allowed,
-revocable) and TOTP enrolment."""
+revocable, and their API keys) and TOTP enrolment."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import segno
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from authgate.apikeys.models import CreatedApiKey
+from authgate.apikeys.service import MAX_LIVE_KEYS_PER_OWNER
 from authgate.container import Container
-from authgate.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
+from authgate.durations import parse_duration
+from authgate.errors import AuthenticationFailed, InvalidInput, NotFound, TooManyAttempts
 from authgate.sessions.service import ACTIVE, BrowserSession
 from authgate.web.authorize import SCOPE_TEXT
 from authgate.web.deps import audit_context, container_of
@@ -93,6 +96,7 @@ async def _account_page(
     current: BrowserSession,
     status: int = 200,
     error: str | None = None,
+    new_key: CreatedApiKey | None = None,
 ) -> Response:
     container = container_of(request)
     user = await container.users.get_by_id(current.user_id)
@@ -109,6 +113,10 @@ async def _account_page(
         recovery_left=remaining,
         apps=await _allowed_apps(container, user.id),
         revoked=request.query_params.get("revoked") == "1",
+        api_keys=await container.api_keys.list(f"user:{user.id}", limit=MAX_LIVE_KEYS_PER_OWNER),
+        new_key=new_key,
+        key_revoked=request.query_params.get("key_revoked") == "1",
+        lifetimes=KEY_LIFETIMES,
     )
 
 
@@ -137,6 +145,65 @@ async def revoke_consent(
     if not await container_of(request).consents.revoke(current.user_id, client_id, ctx):
         return await _account_page(request, current, 404, NO_SUCH_CONSENT)
     return redirect("/account?revoked=1")
+
+
+#: What the account page offers as an API key's lifetime (value: what the form sends).
+KEY_LIFETIMES = (("30d", "30 days"), ("90d", "90 days"), ("365d", "1 year"), ("", "No expiry"))
+NO_SUCH_KEY = "You have no API key with that id, so there was nothing to revoke."
+
+
+@router.post("/account/api-keys")
+async def create_api_key(
+    request: Request,
+    name: OptionalField = None,
+    permissions: OptionalField = None,
+    expires_in: OptionalField = None,
+    csrf_token: OptionalField = None,
+) -> Response:
+    """Self-service (spec §5): a key for the signed-in user, carrying what they list (or
+    everything they hold), shown once on the page that answers this form."""
+    current = await _current(request)
+    if current is None:
+        return redirect("/login?next=/account")
+    if not csrf_ok(request, csrf_token):
+        return await _account_page(request, current, 403, CSRF_FAILED)
+    if (expires_in or "") not in {value for value, _ in KEY_LIFETIMES}:
+        return await _account_page(request, current, 400, "Choose one of the offered lifetimes.")
+    container = container_of(request)
+    ctx = audit_context(request, actor=f"user:{current.user_id}")
+    try:
+        created = await container.api_keys.create(
+            ctx,
+            f"user:{current.user_id}",
+            name=name or "",
+            permissions=(permissions or "").split(),
+            expires_in=parse_duration(expires_in) if expires_in else None,
+        )
+    except InvalidInput as exc:
+        return await _account_page(request, current, 400, exc.message)
+    return await _account_page(request, current, 201, new_key=created)
+
+
+@router.post("/account/api-keys/{key_id}/revoke")
+async def revoke_api_key(
+    request: Request, key_id: str, csrf_token: OptionalField = None
+) -> Response:
+    """Only the session's own keys: anyone else's id answers as if it did not exist."""
+    current = await _current(request)
+    if current is None:
+        return redirect("/login?next=/account")
+    if not csrf_ok(request, csrf_token):
+        return await _account_page(request, current, 403, CSRF_FAILED)
+    container = container_of(request)
+    try:
+        key = await container.api_keys.get(key_id)
+    except NotFound:
+        key = None
+    if key is None or key.owner != f"user:{current.user_id}":
+        return await _account_page(request, current, 404, NO_SUCH_KEY)
+    ctx = audit_context(request, actor=f"user:{current.user_id}")
+    await container.api_keys.revoke(ctx, key.id)
+    return redirect("/account?key_revoked=1#api-keys")
 
 
 @router.get("/account/mfa")
