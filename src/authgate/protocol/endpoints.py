@@ -19,6 +19,8 @@ from authgate.protocol.errors import (
 from authgate.protocol.grants.base import TokenGrant
 from authgate.protocol.messages import NO_STORE, OAuthRequest, OAuthResponse
 from authgate.protocol.ports import (
+    AccessTokenStore,
+    ApiKeyIntrospector,
     ClientDirectory,
     ClientRateLimit,
     ClientView,
@@ -27,9 +29,10 @@ from authgate.protocol.ports import (
     Signer,
     UserDirectory,
 )
-from authgate.protocol.tokens import REFRESH_PREFIX
+from authgate.protocol.tokens import ACCESS_PREFIX, API_KEY_PREFIX, REFRESH_PREFIX
 
 INACTIVE = {"active": False}
+_MAX_OPAQUE = 200
 
 
 class TokenEndpoint:
@@ -71,7 +74,8 @@ class TokenEndpoint:
 
 
 class TokenInspector:
-    """Reads any token AuthGate issued: JWT access tokens and opaque refresh tokens."""
+    """Reads any token AuthGate issued: access tokens (JWTs, or opaque references looked
+    up by digest) and opaque refresh tokens."""
 
     def __init__(
         self,
@@ -83,9 +87,11 @@ class TokenInspector:
         users: UserDirectory,
         digest: Callable[[str], str],
         now: Callable[[], datetime],
+        references: AccessTokenStore,
     ) -> None:
         self._config = config
         self._signer = signer
+        self._references = references
         self._deny = deny
         self._grants = grants
         self._clients = clients
@@ -96,11 +102,8 @@ class TokenInspector:
     async def access_token(self, token: str) -> dict[str, Any] | None:
         """The claims of a live access token, or None (expired, revoked, unknown: the
         caller learns nothing about which)."""
-        verified = await self._signer.verify(token)
-        if verified is None:
-            return None
-        header, claims = verified
-        if header.get("typ") != "at+jwt" or claims.get("iss") != self._config.issuer:
+        claims = await self._claims(token)
+        if claims is None or claims.get("iss") != self._config.issuer:
             return None
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= int(self._now().timestamp()):
@@ -115,6 +118,18 @@ class TokenInspector:
         if not await self._holders_active(str(claims.get("client_id")), claims):
             return None
         return claims
+
+    async def _claims(self, token: str) -> dict[str, Any] | None:
+        """What the token says, unchecked for expiry and revocation: a reference is looked
+        up by its digest, a JWT must carry a valid signature and ``typ: at+jwt``."""
+        if token.startswith(ACCESS_PREFIX + "_"):
+            if len(token) > _MAX_OPAQUE:
+                return None
+            return await self._references.access_token_claims(self._digest(token))
+        verified = await self._signer.verify(token)
+        if verified is None or verified[0].get("typ") != "at+jwt":
+            return None
+        return verified[1]
 
     async def _holders_active(self, client_id: str, claims: Mapping[str, Any]) -> bool:
         """Spec §7: disabling a user or client ends what it holds at once."""
@@ -152,11 +167,18 @@ class TokenInspector:
 
 
 class IntrospectionEndpoint:
-    """RFC 7662 §2: callers authenticate; anything not live answers ``active: false``."""
+    """RFC 7662 §2: callers authenticate; anything not live answers ``active: false``.
+    API keys (spec §5) are described by ``api_keys`` when it is given."""
 
-    def __init__(self, auth: ClientAuthenticator, inspector: TokenInspector) -> None:
+    def __init__(
+        self,
+        auth: ClientAuthenticator,
+        inspector: TokenInspector,
+        api_keys: ApiKeyIntrospector | None = None,
+    ) -> None:
         self._auth = auth
         self._inspector = inspector
+        self._api_keys = api_keys
 
     async def handle(self, request: OAuthRequest) -> OAuthResponse:
         authenticated = await self._auth.authenticate(request)
@@ -165,6 +187,8 @@ class IntrospectionEndpoint:
         token = request.form.get("token")
         if not token:
             raise InvalidRequest("the token parameter is required (RFC 7662 §2.1)")
+        if token.startswith(API_KEY_PREFIX) and self._api_keys is not None:
+            return await _describe_key(self._api_keys, authenticated.client, token)
         claims = await self._inspector.access_token(token)
         token_type = "Bearer"
         if claims is None:
@@ -179,6 +203,21 @@ class IntrospectionEndpoint:
         return OAuthResponse(200, body, dict(NO_STORE))
 
 
+async def _describe_key(keys: ApiKeyIntrospector, caller: ClientView, key: str) -> OAuthResponse:
+    described = await keys.introspect(key)
+    if described is None or not _may_see_key(caller, described):
+        return OAuthResponse(200, dict(INACTIVE), dict(NO_STORE))
+    body = {name: value for name, value in described.items() if name != "active"}
+    return OAuthResponse(200, {"active": True, **body}, dict(NO_STORE))
+
+
+def _may_see_key(caller: ClientView, described: Mapping[str, Any]) -> bool:
+    """RFC 7662 §4 for API keys, which carry no audience: described to the client that
+    owns the key, or to a resource server (a confidential client registered for at least
+    one API) that received it."""
+    return described.get("client_id") == caller.client_id or bool(caller.audiences)
+
+
 def _may_see(caller: ClientView, claims: Mapping[str, Any]) -> bool:
     """RFC 7662 §4: a token is described only to the client it was issued to, or to a
     client registered for one of the APIs (audiences) the token is for — the resource
@@ -191,8 +230,9 @@ def _may_see(caller: ClientView, claims: Mapping[str, Any]) -> bool:
 
 
 class RevocationEndpoint:
-    """RFC 7009 §2: revoking a refresh token ends its whole grant; revoking a JWT access
-    token denies its ``jti`` until it expires. Unknown tokens answer 200 too (§2.2)."""
+    """RFC 7009 §2: revoking a refresh token ends its whole grant; revoking an access token
+    (a JWT or an opaque reference) denies its ``jti`` until it expires. Unknown tokens
+    answer 200 too (§2.2)."""
 
     def __init__(
         self,

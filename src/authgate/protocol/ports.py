@@ -61,6 +61,10 @@ class ApiView(Protocol):
     def audience(self) -> str: ...
     @property
     def permissions(self) -> Sequence[str]: ...
+    @property
+    def token_format(self) -> str:
+        """``jwt`` (RFC 9068) or ``opaque`` (reference tokens, spec §5)."""
+        ...
 
 
 class ClientDirectory(Protocol):
@@ -126,6 +130,29 @@ class GrantStore(Protocol):
 class DenyList(Protocol):
     async def add(self, jti: str, expires_at: datetime) -> None: ...
     async def contains(self, jti: str) -> bool: ...
+
+
+class AccessTokenStore(Protocol):
+    """Opaque access tokens (spec §5): the claims a JWT would carry, kept under the
+    token's keyed digest. A record never changes; revocation goes through the deny list."""
+
+    async def save_access_token(
+        self, digest: str, claims: Mapping[str, Any], expires_at: datetime
+    ) -> None: ...
+    async def access_token_claims(self, digest: str) -> dict[str, Any] | None:
+        """The stored claims, expired or not (the reader checks ``exp``); None when unknown."""
+        ...
+
+
+class ApiKeyIntrospector(Protocol):
+    """API keys at the introspection endpoint (spec §5: accepted wherever access tokens
+    are)."""
+
+    async def introspect(self, key: str) -> dict[str, Any] | None:
+        """RFC 7662 §2.2 members describing a live key (``sub``, ``scope``, ``exp``,
+        ``iat``, ``token_type``, ``client_id`` when a client owns it, …); None when it is
+        not a live key."""
+        ...
 
 
 class AssertionLedger(Protocol):

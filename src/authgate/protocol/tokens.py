@@ -1,5 +1,6 @@
-"""Minting tokens: JWT access tokens (RFC 9068), ID tokens (OpenID Connect Core §2), and
-opaque secrets for refresh tokens and codes (prefixed by kind, stored as digests)."""
+"""Minting tokens: access tokens (JWTs per RFC 9068, or opaque reference tokens for APIs
+that chose them, spec §5), ID tokens (OpenID Connect Core §2), and opaque secrets for
+refresh tokens and codes (prefixed by kind, stored as digests)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authgate.protocol.config import EngineConfig
-from authgate.protocol.ports import Signer
+from authgate.protocol.ports import AccessTokenStore, Signer
 
 REFRESH_PREFIX = "agrt"
 CODE_PREFIX = "agac"
+ACCESS_PREFIX = "agat"
+"""Opaque access tokens: ``agat_`` and 256 random bits."""
+API_KEY_PREFIX = "agk_"
+"""What every API key starts with (spec §5), so it is told apart before any lookup."""
+OPAQUE_FORMAT = "opaque"
+"""The ``token_format`` of an API whose access tokens are opaque references."""
 
 
 def opaque(prefix: str) -> str:
@@ -37,10 +44,19 @@ class IssuedAccessToken:
 
 
 class TokenMinter:
-    def __init__(self, signer: Signer, config: EngineConfig, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        config: EngineConfig,
+        now: Callable[[], datetime],
+        references: AccessTokenStore,
+        digest: Callable[[str], str],
+    ) -> None:
         self._signer = signer
         self._config = config
         self._now = now
+        self._references = references
+        self._digest = digest
 
     async def access_token(
         self,
@@ -53,9 +69,11 @@ class TokenMinter:
         grant_id: str | None = None,
         auth_time: datetime | None = None,
         amr: Sequence[str] = (),
+        opaque: bool = False,
     ) -> IssuedAccessToken:
         """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti, plus scope; auth_time
-        and amr when a user authenticated."""
+        and amr when a user authenticated. ``opaque``: the same claims are stored under
+        the digest of a random reference, recorded before it is returned (spec §7)."""
         now = self._now()
         jti = secrets.token_urlsafe(16)
         claims: dict[str, Any] = {
@@ -74,7 +92,13 @@ class TokenMinter:
             claims["auth_time"] = int(auth_time.timestamp())
         if amr:
             claims["amr"] = list(amr)
-        token = await self._signer.sign({"typ": "at+jwt"}, claims, self._config.access_token_alg)
+        if opaque:
+            token = f"{ACCESS_PREFIX}_{secrets.token_urlsafe(32)}"
+            expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+            await self._references.save_access_token(self._digest(token), claims, expires_at)
+        else:
+            alg = self._config.access_token_alg
+            token = await self._signer.sign({"typ": "at+jwt"}, claims, alg)
         return IssuedAccessToken(token, jti, int(ttl.total_seconds()))
 
     async def id_token(

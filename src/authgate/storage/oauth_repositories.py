@@ -1,15 +1,18 @@
-"""SQL for codes, grants, refresh tokens, the access-token deny list and used assertions.
+"""SQL for codes, grants, refresh tokens, opaque access tokens, the access-token deny list
+and used assertions.
 The atomic steps (redeeming a code, spending a refresh token) are single UPDATEs guarded
 by ``used_at IS NULL``, so of concurrent attempts exactly one wins on every database."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.storage.models import (
+    AccessTokenRow,
     AuthorizationCodeRow,
     ConsentRow,
     GrantRow,
@@ -107,6 +110,28 @@ class RefreshTokenRepository:
             .values(used_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class AccessTokenRepository:
+    """Opaque access tokens: claims under the token's digest, never updated."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, digest: str, claims: dict[str, Any], expires_at: datetime) -> None:
+        self._s.add(AccessTokenRow(digest=digest, claims=claims, expires_at=expires_at))
+        await self._s.flush()
+
+    async def claims(self, digest: str) -> dict[str, Any] | None:
+        query = select(AccessTokenRow.claims).where(AccessTokenRow.digest == digest)
+        found = (await self._s.execute(query)).scalar_one_or_none()
+        return dict(found) if found is not None else None
+
+    async def purge(self, now: datetime) -> int:
+        result = await self._s.execute(
+            delete(AccessTokenRow).where(AccessTokenRow.expires_at <= now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class DenyListRepository:

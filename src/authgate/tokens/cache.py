@@ -9,6 +9,7 @@ one process's memory (spec §8).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from authgate.storage.changes import ChangeWatch as ChangeWatch
 from authgate.tokens.store import SqlTokenStore
 
 _MAX_ENTRIES = 50_000
+_MAX_REFERENCES = 10_000
 
 
 class _Memo:
@@ -88,11 +90,14 @@ class CachedApis:
 
 class CachedRevocations:
     """What introspection asks on every call — is this jti deny-listed, is this grant
-    revoked, is this user still active — answered from memory.
+    revoked, is this user still active, what does this opaque access token say —
+    answered from memory.
 
     Every revocation bumps the ``revocations`` counter in its own transaction, and each
     answer is dropped when that counter moves: a revocation made in this process is seen
-    at once, one made elsewhere within ``poll_seconds``.
+    at once, one made elsewhere within ``poll_seconds``. An opaque token's claims never
+    change (it is revoked through the deny list, and deleted only after it expired), so
+    they are kept regardless of the counter; unknown digests are not remembered.
     """
 
     def __init__(self, store: SqlTokenStore, users: UserDirectory, watch: ChangeWatch) -> None:
@@ -102,6 +107,7 @@ class CachedRevocations:
         self._denied = _Memo(watch)
         self._grants = _Memo(watch)
         self._accounts = _Memo(watch)
+        self._references: dict[str, dict[str, Any]] = {}
 
     async def contains(self, jti: str) -> bool:
         hit, value = await self._denied.get(jti)
@@ -112,6 +118,22 @@ class CachedRevocations:
 
     async def add(self, jti: str, expires_at: datetime) -> None:
         await self._store.add(jti, expires_at)  # the store tells the watch
+
+    async def save_access_token(
+        self, digest: str, claims: Mapping[str, Any], expires_at: datetime
+    ) -> None:
+        await self._store.save_access_token(digest, claims, expires_at)
+
+    async def access_token_claims(self, digest: str) -> dict[str, Any] | None:
+        claims = self._references.get(digest)
+        if claims is None:
+            claims = await self._store.access_token_claims(digest)
+            if claims is None:
+                return None
+            if len(self._references) >= _MAX_REFERENCES:
+                self._references.clear()
+            self._references[digest] = claims
+        return dict(claims)  # a copy: callers must not change what is cached
 
     async def grant(self, grant_id: str) -> GrantRecord | None:
         hit, value = await self._grants.get(grant_id)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from authgate.protocol.tokens import API_KEY_PREFIX
 from authgate.tokens.callers import Caller, CallerAuthenticator
 
-API_KEY_PREFIX = "agk_"
-"""What every API key starts with (spec §5: recognisable by secret scanners)."""
+__all__ = ["API_KEY_PREFIX", "ApiKeyAuthenticator", "CredentialResolver"]
 
 
 class ApiKeyAuthenticator(Protocol):

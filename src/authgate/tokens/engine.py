@@ -21,6 +21,7 @@ from authgate.protocol.grants.refresh_token import RefreshTokenGrant
 from authgate.protocol.ports import (
     AccessPolicy,
     ApiDirectory,
+    ApiKeyIntrospector,
     ApiView,
     ClientDirectory,
     ClientRateLimit,
@@ -103,9 +104,11 @@ def build_engine(
     limit: ClientRateLimit | None = None,
     revocations: CachedRevocations | None = None,
     remote_keys: RemoteKeySets | None = None,
+    api_keys: ApiKeyIntrospector | None = None,
 ) -> OAuthEngine:
+    """``api_keys``: introspection describes API keys too (spec §5) when given."""
     all_apis = ApisWithBuiltin(apis, BuiltinApi(config.admin_audience, ADMIN_PERMISSIONS))
-    minter = TokenMinter(signer, config, now)
+    minter = TokenMinter(signer, config, now, store, digest)
     deps = GrantDeps(
         config=config,
         minter=minter,
@@ -137,11 +140,12 @@ def build_engine(
         revocations or users,
         digest,
         now,
+        revocations or store,
     )
     return OAuthEngine(
         config=config,
         token=TokenEndpoint(auth, grants, limit),
-        introspection=IntrospectionEndpoint(auth, inspector),
+        introspection=IntrospectionEndpoint(auth, inspector, api_keys),
         revocation=RevocationEndpoint(auth, inspector, store, store, now),
         inspector=inspector,
         store=store,

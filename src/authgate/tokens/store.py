@@ -1,11 +1,12 @@
-"""The engine's storage ports (codes, grants, refresh tokens, deny list, assertion
-ledger) on the database. Code redemption and refresh rotation are single transactions."""
+"""The engine's storage ports (codes, grants, refresh tokens, opaque access tokens, deny
+list, assertion ledger) on the database. Code redemption and refresh rotation are single transactions."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +14,7 @@ from authgate.protocol.ports import CodeRecord, CodeReplayed, GrantRecord, Refre
 from authgate.storage.db import Database
 from authgate.storage.models import AuthorizationCodeRow, GrantRow, RefreshTokenRow
 from authgate.storage.oauth_repositories import (
+    AccessTokenRepository,
     AssertionRepository,
     CodeRepository,
     DenyListRepository,
@@ -175,6 +177,24 @@ class SqlTokenStore:
         async with self._db.transaction() as session:
             row = await GrantRepository(session).get(grant_id)
             return _grant(row) if row else None
+
+    # -- AccessTokenStore ---------------------------------------------------------------
+
+    async def save_access_token(
+        self, digest: str, claims: Mapping[str, Any], expires_at: datetime
+    ) -> None:
+        async with self._db.transaction() as session:
+            await AccessTokenRepository(session).add(digest, dict(claims), expires_at)
+
+    async def access_token_claims(self, digest: str) -> dict[str, Any] | None:
+        async with self._db.transaction() as session:
+            return await AccessTokenRepository(session).claims(digest)
+
+    async def purge_expired_access_tokens(self, now: datetime) -> int:
+        """Deletes opaque access tokens past their ``exp`` (housekeeping); their deny-list
+        entries expire with them. Returns how many were deleted."""
+        async with self._db.transaction() as session:
+            return await AccessTokenRepository(session).purge(now)
 
     # -- DenyList -----------------------------------------------------------------------
 

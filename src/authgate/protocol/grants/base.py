@@ -20,7 +20,7 @@ from authgate.protocol.ports import (
     GrantStore,
     UserDirectory,
 )
-from authgate.protocol.tokens import TokenMinter
+from authgate.protocol.tokens import OPAQUE_FORMAT, TokenMinter
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,12 @@ def single_resource(request: OAuthRequest) -> str | None:
     if resource is not None and "#" in resource:
         raise InvalidTarget("the resource must not contain a fragment (RFC 8707 §2)")
     return resource
+
+
+def opaque_tokens(api: ApiView | None) -> bool:
+    """Spec §5: an API may choose opaque reference tokens over JWTs. Tokens for no API
+    (userinfo) and for AuthGate's own API (always a JWT) stay JWTs."""
+    return api is not None and api.token_format == OPAQUE_FORMAT
 
 
 def access_ttl(deps: GrantDeps, client: ClientView) -> timedelta:

@@ -10,6 +10,7 @@ from authgate.protocol.grants.base import (
     access_ttl,
     check_scope_param,
     default_scopes,
+    opaque_tokens,
     resolve_api,
     single_resource,
 )
@@ -41,6 +42,7 @@ class ClientCredentialsGrant:
             audience=api.audience,
             scope=granted,
             ttl=access_ttl(self._deps, client),
+            opaque=opaque_tokens(api),
         )
         # RFC 6749 §4.4.3: no refresh token for client credentials.
         return OAuthResponse(

@@ -8,7 +8,7 @@ from typing import Any
 
 from authgate.protocol import scopes as scope_rules
 from authgate.protocol.errors import InvalidGrant
-from authgate.protocol.grants.base import GrantDeps, access_ttl
+from authgate.protocol.grants.base import GrantDeps, access_ttl, opaque_tokens
 from authgate.protocol.messages import NO_STORE, OAuthResponse
 from authgate.protocol.ports import ClientView, GrantRecord
 from authgate.protocol.tokens import REFRESH_PREFIX, opaque
@@ -46,6 +46,7 @@ async def token_set(
     user = await deps.users.get_by_id(grant.user_id)
     if user is None or user.disabled:
         raise InvalidGrant("the user of this grant is no longer active")
+    api = await deps.apis.get(grant.audience) if grant.audience is not None else None
     issued = await deps.minter.access_token(
         client_id=client.client_id,
         subject=user.id,
@@ -55,6 +56,7 @@ async def token_set(
         grant_id=grant.id,
         auth_time=grant.auth_time,
         amr=grant.amr,
+        opaque=opaque_tokens(api),
     )
     body: dict[str, Any] = {
         "access_token": issued.token,
