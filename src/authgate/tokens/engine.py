@@ -50,6 +50,10 @@ ADMIN_PERMISSIONS = (
     "authgate:bindings.read",
     "authgate:bindings.write",
     "authgate:audit.read",
+    "authgate:apikeys.read",
+    "authgate:apikeys.write",
+    "authgate:routes.read",
+    "authgate:routes.write",
 )
 
 
