@@ -189,3 +189,24 @@ async def test_a_body_that_is_not_json_is_refused(
     )
     assert_error(response, 415, "unsupported_media_type")
     assert await _count(container) == 0
+
+
+async def test_a_key_gets_reasons_only_when_it_lists_the_explain_permission(
+    http: httpx.AsyncClient, container: Container, admins: Admins, world: str
+) -> None:
+    """docs/authzen.md: reasons go to callers that may use ``authgate:evaluate.explain``;
+    for a key that is its list, not everything its owner holds."""
+    await admins.role("explainer", "authgate:evaluate", "authgate:evaluate.explain")
+    await container.access.bind(CLI, "explainer", world)
+    question = {
+        "subject": {"type": "user", "id": "carol"},
+        "action": {"name": "orders:read"},
+        "resource": {"type": "order", "id": "1"},
+    }
+    plain = (await container.api_keys.create(CLI, world, permissions=["authgate:evaluate"])).key
+    answer = await http.post(EVALUATION, json=question, headers={"X-API-Key": plain})
+    assert answer.status_code == 200 and "context" not in answer.json(), answer.text
+    both = ["authgate:evaluate", "authgate:evaluate.explain"]
+    explaining = (await container.api_keys.create(CLI, world, permissions=both)).key
+    answer = await http.post(EVALUATION, json=question, headers={"X-API-Key": explaining})
+    assert "allowed by binding" in answer.json()["context"]["reason_admin"]["en"]

@@ -288,7 +288,7 @@ class AuthZenFastPath:
         client = scope.get("client")
         caller = await _caller(container, authorization, api_key, client[0] if client else None)
         request = await _read_json(receive, content_type)
-        explain = EXPLAIN in caller.scopes
+        explain = caller.delegates(EXPLAIN)
         if scope["path"] == EVALUATION_PATH:
             return answer(await decide(container, parse_question(request)), explain)
         batch = parse_batch(request)
