@@ -25,6 +25,8 @@ from authgate.clients.service import ClientService
 from authgate.clock import Clock, SystemClock
 from authgate.digests import Digester
 from authgate.errors import StorageUnavailable
+from authgate.forwardauth.decisions import ForwardAuth, build_forward_auth
+from authgate.forwardauth.store import RouteStore
 from authgate.keys.master import MasterKey
 from authgate.keys.service import KeyService
 from authgate.protocol.authorize import AuthorizationPipeline
@@ -94,6 +96,8 @@ class Container:
     authorize: AuthorizationPipeline
     limits: RequestLimits
     remote_jwks: RemoteJwks
+    forward_auth: ForwardAuth
+    """Answers reverse proxies' sub-requests (spec §6)."""
     redis: Redis | None = field(default=None)
 
     @classmethod
@@ -146,13 +150,21 @@ class Container:
         # client and API caches: one poll a second, and a change drops both.
         engine = AccessEngine(db, watch)
         access.listen(engine.changed)
-        users.listen(engine.changed)
-        clients.listen(engine.changed)
+
+        def holders_changed() -> None:
+            """A user or client changed here (perhaps disabled): decisions, this process's
+            token caches and the revocation feed look again at once, not at the next poll."""
+            engine.changed()
+            revoked.invalidate()
+
+        users.listen(holders_changed)
+        clients.listen(holders_changed)
 
         fanout = ChangeFanout(redis, engine.remote_changed)
         engine.also_tell(fanout.changed)
         api_keys = ApiKeyService(db, digester, audit, clock, engine)
         api_key_auth = ApiKeyAuthenticator(api_keys, digester, engine, revoked, clock)
+        api_keys.listen(lambda _key_id: revoked.invalidate())
         remote_jwks = RemoteJwks(clock, allow_private=settings.jwks_uri_allow_private_addresses)
         oauth = build_engine(
             engine_config,
@@ -167,8 +179,16 @@ class Container:
             limit=limits,
             revocations=CachedRevocations(token_store, users, revoked),
             remote_keys=remote_jwks,
+            api_keys=api_key_auth,
         )
-        callers = CallerAuthenticator(oauth.inspector, revoked, watch, clock.now)
+
+        async def key_published(kid: str) -> bool:
+            return await keys.verification_key(kid) is not None
+
+        callers = CallerAuthenticator(
+            oauth.inspector, revoked, watch, clock.now, key_published=key_published
+        )
+        credentials = CredentialResolver(callers, api_key_auth)
         return cls(
             settings=settings,
             clock=clock,
@@ -189,7 +209,7 @@ class Container:
             access=access,
             engine=engine,
             callers=callers,
-            credentials=CredentialResolver(callers, api_key_auth),
+            credentials=credentials,
             api_keys=api_keys,
             api_key_auth=api_key_auth,
             access_watch=watch,
@@ -208,6 +228,15 @@ class Container:
             ),
             limits=limits,
             remote_jwks=remote_jwks,
+            forward_auth=build_forward_auth(
+                settings.forward_auth,
+                RouteStore(db, clock, engine.changed),
+                credentials,
+                engine,
+                watch,
+                revoked,
+                clock,
+            ),
             redis=redis,
         )
 

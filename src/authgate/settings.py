@@ -35,7 +35,7 @@ from pydantic_settings import (
 )
 
 from authgate.durations import parse_duration
-from authgate.errors import ConfigurationError
+from authgate.errors import ConfigurationError, InvalidInput
 
 CONFIG_FILE_NAME = "authgate.toml"
 KEY_REFRESH_SECONDS = 5
@@ -107,6 +107,65 @@ class PasswordSettings(BaseModel):
     argon2_parallelism: int = Field(1, ge=1)
 
 
+class ForwardAuthRoute(BaseModel):
+    """One ``[[forward_auth.routes]]`` rule (spec §6): which permission a proxied request
+    needs, or ``public = true``. Checked at start-up by the same rules the admin API uses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    """``/orders/{order_id}``: each ``{param}`` matches one non-empty path segment."""
+    permission: str | None = None
+    public: bool = False
+    host: str | None = None
+    """Compared case-insensitively, without the port; any host when absent."""
+    methods: tuple[str, ...] | None = None
+    """Any method when absent."""
+    audience: str | None = None
+    """An access token's ``aud`` must contain it (else 401 ``invalid_token``)."""
+    resource: str | None = None
+    """``order:{order_id}``: a scoped decision on this resource path (path parameters only)."""
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> ForwardAuthRoute:
+        from authgate.forwardauth.routes import rule  # here: it imports the access model
+
+        try:
+            rule(
+                self.path,
+                permission=self.permission,
+                public=self.public,
+                host=self.host,
+                methods=self.methods,
+                audience=self.audience,
+                resource=self.resource,
+            )
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+
+class ForwardAuthSettings(BaseModel):
+    """The ``[forward_auth]`` table: route rules (before those managed through the admin
+    API) and the decision cache."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    routes: tuple[ForwardAuthRoute, ...] = ()
+    cache_ttl: Duration = timedelta(seconds=5)
+    """How long a decision for one credential and route is reused (never past the
+    credential's expiry; dropped at once on any revocation or access change)."""
+    cache_max_entries: int = Field(10_000, ge=0, le=1_000_000)
+    """Decisions remembered at most (0 turns the cache off)."""
+
+    @_field_validator("cache_ttl")
+    @classmethod
+    def _check_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) <= value <= timedelta(minutes=5):
+            raise ValueError("forward_auth.cache_ttl must be between 0s and 5m")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything AuthGate can be told. Frozen: build a new one to change anything."""
 
@@ -148,6 +207,7 @@ class Settings(BaseSettings):
     §7). Off, such a client cannot authenticate and nothing is requested."""
     rate_limits: RateLimitSettings = RateLimitSettings()
     passwords: PasswordSettings = PasswordSettings()
+    forward_auth: ForwardAuthSettings = ForwardAuthSettings()
 
     @_field_validator("issuer")
     @classmethod

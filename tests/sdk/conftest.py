@@ -5,7 +5,7 @@ counted in ``fetches``, and reads the time from the test's FrozenClock."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +18,8 @@ from authgate.container import Container
 from authgate.web.app import create_app
 from tests.conformance import conftest as conformance
 from tests.conformance.conftest import ORDERS, Registered, client_credentials
+from tests.conftest import BACKENDS
+from tests.sdk.live import Live, live_server
 
 # The conformance world's fixtures, shared as they are.
 _model_changes_seen_at_once = conformance._model_changes_seen_at_once
@@ -96,3 +98,19 @@ async def forge(
         algorithm=alg,
         headers={k: v for k, v in headers.items() if v is not None},
     )
+
+
+# -- a real ``authgate serve`` for the end-to-end tests ---------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
+    with live_server(request.param) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live_sqlite() -> Iterator[Live]:
+    """The same on SQLite only, for what the database cannot change."""
+    with live_server("sqlite") as server:
+        yield server

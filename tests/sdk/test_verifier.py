@@ -21,6 +21,7 @@ import pytest
 from authgate_sdk import Claims, InsufficientScope, InvalidToken, IssuerUnavailable, TokenVerifier
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.clock import FrozenClock
@@ -323,6 +324,8 @@ async def test_malformed_tokens(verifier: TokenVerifier, bad: str, fetches: Coun
 
 
 async def test_kid_with_path_or_sql_characters(verifier: TokenVerifier, token: str) -> None:
+    """RFC 8725 §2.9, §3.10: the ``kid`` is only ever a dictionary key of the published
+    set, never a path or a query."""
     for kid in ("../../etc/passwd", "' OR 1=1 --", "x" * 1000):
         with pytest.raises(InvalidToken, match="unknown signing key"):
             await verifier.averify(_with_header(token, kid=kid))
@@ -453,3 +456,128 @@ async def test_refresh_failure_keeps_the_cached_keys(
         for _ in range(10):
             assert (await verifier.averify(token)).subject
         assert asked == [DISCOVERY, JWKS_PATH, JWKS_PATH]
+
+
+# -- the rest of the attack catalogue --------------------------------------------------
+
+
+async def test_signature_stripped(verifier: TokenVerifier, token: str) -> None:
+    """RFC 8725 §2.1 / RFC 9068 §4 item 5: the token's own header (``alg: ES256``) with
+    the signature removed is not an unsigned token that passes."""
+    head, payload, _ = token.split(".")
+    with pytest.raises(InvalidToken, match="bad signature"):
+        await verifier.averify(f"{head}.{payload}.")
+
+
+async def test_zero_signature_is_refused(verifier: TokenVerifier, token: str) -> None:
+    """ECDSA with r = s = 0 (the "psychic signature" family of verifier bugs) and a DER
+    signature where RFC 7518 §3.4 requires the 64-octet R || S."""
+    head, payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    for bad in (bytes(64), der):
+        with pytest.raises(InvalidToken, match="bad signature"):
+            await verifier.averify(f"{head}.{payload}.{_b64(bad)}")
+
+
+async def test_oversized_signed_token(
+    verifier: TokenVerifier, container: Container, token: str, fetches: Counter[str]
+) -> None:
+    """A token properly signed by AuthGate's key but over 16 KiB is refused before any
+    parsing or key lookup: no RFC sets the size, the bound keeps a caller from making the
+    verifier decode megabytes per request (access tokens AuthGate issues are ~500 bytes)."""
+    huge = await forge(container, token, claims={"padding": "x" * 20_000})
+    with pytest.raises(InvalidToken, match="malformed token"):
+        await verifier.averify(huge)
+    assert fetches[JWKS_PATH] == 0
+
+
+async def test_token_signed_by_a_key_the_issuer_never_published(
+    verifier: TokenVerifier, token: str
+) -> None:
+    """RFC 8725 §3.1: a well-formed token naming a ``kid`` that is not in the JWK Set."""
+    mine = ec.generate_private_key(ec.SECP256R1())
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode(claims, mine, algorithm="ES256", headers={"typ": "at+jwt", "kid": "k-x"})
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.averify(forged)
+
+
+async def test_key_type_confusion(
+    verifier: TokenVerifier, container: Container, token: str
+) -> None:
+    """RFC 8725 §3.1: an RS256 token naming the ES256 key's ``kid`` is refused for its
+    algorithm, whatever its signature."""
+    es_kid = jwt.get_unverified_header(token)["kid"]
+    rs = await forge(container, token, alg="RS256", header={"kid": es_kid})
+    with pytest.raises(InvalidToken, match="algorithm not allowed"):
+        await verifier.averify(rs)
+
+
+# -- the verification cache ------------------------------------------------------------
+
+
+@pytest.fixture
+def caching(
+    container: Container, issuer_http: httpx.AsyncClient, clock: FrozenClock
+) -> TokenVerifier:
+    return TokenVerifier(
+        container.settings.issuer,
+        ORDERS,
+        http=issuer_http,
+        clock=lambda: clock.now().timestamp(),
+        cache_size=3,
+        cache_ttl=60,
+    )
+
+
+async def test_cached_answer_lives_until_the_cache_ttl(
+    caching: TokenVerifier, token: str, clock: FrozenClock
+) -> None:
+    first = await caching.averify(token)
+    assert await caching.averify(token) is first  # answered from the cache
+    assert caching.health()["cached_tokens"] == 1
+    clock.advance(timedelta(seconds=61))
+    assert await caching.averify(token) is not first  # verified again after cache_ttl
+
+
+async def test_cached_answer_never_outlives_the_token(
+    caching: TokenVerifier, token: str, clock: FrozenClock
+) -> None:
+    """The cache keeps an answer until ``exp`` at most: past it (and the leeway) the token
+    is refused as expired, never answered from memory."""
+    caching.cache_ttl = 10**6
+    await caching.averify(token)
+    clock.advance(timedelta(minutes=15, seconds=31))
+    with pytest.raises(InvalidToken, match="expired"):
+        await caching.averify(token)
+
+
+async def test_cached_answer_still_checks_the_permission(
+    caching: TokenVerifier, token: str
+) -> None:
+    await caching.averify(token)
+    with pytest.raises(InsufficientScope):
+        await caching.averify(token, "orders:delete")
+
+
+async def test_cache_is_bounded(
+    caching: TokenVerifier, http: httpx.AsyncClient, service: Registered
+) -> None:
+    for _ in range(10):
+        body = await client_credentials(http, service, resource=ORDERS, scope="orders:read")
+        await caching.averify(body["access_token"])
+        assert caching.health()["cached_tokens"] <= 3
+
+
+async def test_refused_tokens_are_not_cached(caching: TokenVerifier, token: str) -> None:
+    for _ in range(3):
+        with pytest.raises(InvalidToken):
+            await caching.averify(_with_header(token, alg="none"))
+    assert caching.health()["cached_tokens"] == 0
+
+
+def test_health_without_a_feed(verifier: TokenVerifier) -> None:
+    health = verifier.health()
+    assert health["feed"] == "off" and not health["feed_connected"]
+    assert health["fallback"] == "short_cache" and not health["fallback_active"]

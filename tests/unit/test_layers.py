@@ -77,7 +77,9 @@ def test_protocol_engine_is_pure() -> None:
                 )
 
 
-@pytest.mark.parametrize("package", ["clients", "apis", "rbac", "tokens"])
+@pytest.mark.parametrize(
+    "package", ["clients", "apis", "rbac", "tokens", "apikeys", "revocations", "forwardauth"]
+)
 def test_new_domain_packages_never_import_the_web(package: str) -> None:
     for path in _package_files(package):
         bad = {m for m in _imports(path) if m.split(".")[0] in WEB_FRAMEWORKS or _is_outer(m)}

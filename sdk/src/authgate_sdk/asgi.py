@@ -1,6 +1,7 @@
 """A pure ASGI middleware for Starlette or any ASGI application.
 
-Every HTTP request (and WebSocket handshake) must carry a valid access token — holding
+Every HTTP request (and WebSocket handshake) must carry a valid access token or API key
+(``Authorization: Bearer …`` or ``X-API-Key: …``) — holding
 ``permission`` when one is given — or is answered 401/403 per RFC 6750 §3 without
 reaching the application. The :class:`~authgate_sdk.claims.Claims` are put in
 ``scope["state"]["claims"]`` (Starlette: ``request.state.claims``). With
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from authgate_sdk.challenge import bearer_token, refusal
+from authgate_sdk.challenge import credential, refusal
 from authgate_sdk.claims import Claims
 from authgate_sdk.errors import InsufficientScope, InvalidToken, IssuerUnavailable
 from authgate_sdk.verifier import TokenVerifier
@@ -25,11 +26,14 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _authorization(scope: Scope) -> str | None:
+def _credential(scope: Scope) -> str | None:
+    authorization = api_key = None
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            return bytes(value).decode("latin-1")
-    return None
+            authorization = bytes(value).decode("latin-1")
+        elif name == b"x-api-key":
+            api_key = bytes(value).decode("latin-1")
+    return credential(authorization, api_key)
 
 
 class BearerAuthMiddleware:
@@ -52,11 +56,14 @@ class BearerAuthMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        token = bearer_token(_authorization(scope))
+        token = _credential(scope)
         claims: Claims | None = None
         try:
             if token is not None:
-                claims = await self.verifier.averify(token, self.permission)
+                client = scope.get("client")
+                claims = await self.verifier.averify(
+                    token, self.permission, client_ip=client[0] if client else None
+                )
             elif not self.optional:
                 await self._refuse(scope, send, None)
                 return

@@ -29,6 +29,19 @@ def bearer_token(authorization: str | None) -> str | None:
     return value if scheme.lower() == "bearer" and value else None
 
 
+def credential(authorization: str | None, api_key: str | None) -> str | None:
+    """The credential a request carries: an ``Authorization: Bearer`` token or API key
+    (RFC 6750 §2.1), else an ``X-API-Key`` header's value (an API key only: anything else
+    there is sent on as is and refused)."""
+    token = bearer_token(authorization)
+    if token is not None:
+        return token
+    if api_key is not None:
+        api_key = api_key.strip()
+        return api_key or None
+    return None
+
+
 def challenge(realm: str, error: str | None = None, scope: str | None = None) -> str:
     parts = [f"Bearer realm={_quote(realm)}"]
     if error is not None:

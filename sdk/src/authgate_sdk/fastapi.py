@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request
 
-from authgate_sdk.challenge import bearer_token, refusal
+from authgate_sdk.challenge import credential, refusal
 from authgate_sdk.claims import Claims
 from authgate_sdk.errors import InsufficientScope, InvalidToken, IssuerUnavailable
 from authgate_sdk.verifier import TokenVerifier
@@ -37,18 +37,20 @@ def require(
     realm: str | None = None,
 ) -> Callable[[Request], Awaitable[Claims]]:
     """A dependency that answers 401/403 (RFC 6750 §3) unless the request carries a valid
-    access token holding ``permission`` (any valid token when None)."""
+    access token or API key (``Authorization: Bearer`` or ``X-API-Key``) holding
+    ``permission`` (any valid one when None)."""
 
     async def dependency(request: Request) -> Claims:
         found = verifier or getattr(request.app.state, "token_verifier", None)
         if not isinstance(found, TokenVerifier):
             raise RuntimeError("set app.state.token_verifier or pass require(verifier=...)")
         where = realm or found.audience
-        token = bearer_token(request.headers.get("authorization"))
+        token = credential(request.headers.get("authorization"), request.headers.get("x-api-key"))
         if token is None:
             raise _refuse(where, None)
         try:
-            return await found.averify(token, permission)
+            client_ip = request.client.host if request.client else None
+            return await found.averify(token, permission, client_ip=client_ip)
         except (InvalidToken, InsufficientScope) as exc:
             raise _refuse(where, exc) from None
         except IssuerUnavailable:

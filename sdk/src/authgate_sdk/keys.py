@@ -8,7 +8,12 @@ once per ``min_refetch_interval``, so a flood of tokens with made-up ``kid``s co
 issuer one request; concurrent misses wait for the same fetch.
 
 Each key's algorithm is its JWK ``alg``, from an allow-list (RFC 8725 §3.1–3.2); a key
-without one, or meant for encryption, is ignored.
+without one, or meant for encryption, or of the wrong kind or size for its ``alg``, is
+ignored. Keys are parsed once into ``cryptography`` public keys, and signatures are checked
+with ``cryptography`` directly (RFC 7518 §3.3–3.4, RFC 8037 §3.1).
+
+The discovery document is kept too: the verifier finds the introspection, token and
+revocation feed endpoints there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from authgate_sdk.errors import IssuerUnavailable
 
@@ -34,15 +43,45 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 log = logging.getLogger("authgate_sdk")
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SHA256 = hashes.SHA256()
+_PKCS1 = padding.PKCS1v15()
+_MIN_RSA_BITS = 2048
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
     kid: str
     alg: str
-    key: Any  # a ``cryptography`` public key
-    algorithm: Any  # PyJWT's algorithm object for ``alg``
+    key: Any  # a ``cryptography`` public key of the kind ``alg`` needs
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        return bool(self.algorithm.verify(signing_input, self.key, signature))
+        """Whether ``signature`` (as the JWS carries it) is valid for ``signing_input``."""
+        try:
+            if self.alg == "ES256":
+                # RFC 7518 §3.4: R || S, 32 octets each; cryptography wants DER.
+                if len(signature) != 64:
+                    return False
+                der = encode_dss_signature(
+                    int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+                )
+                self.key.verify(der, signing_input, _ECDSA_SHA256)
+            elif self.alg == "RS256":
+                self.key.verify(signature, signing_input, _PKCS1, _SHA256)
+            else:  # EdDSA (RFC 8037 §3.1)
+                self.key.verify(signature, signing_input)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+
+def _fits(alg: str, key: Any) -> bool:
+    """Whether ``key`` is the kind of key ``alg`` signs with (RFC 8725 §3.1)."""
+    if alg == "ES256":
+        return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    if alg == "RS256":
+        return isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
 
 
 def parse_jwks(document: Any) -> dict[str, VerificationKey]:
@@ -61,7 +100,10 @@ def parse_jwks(document: Any) -> dict[str, VerificationKey]:
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
             log.warning("ignoring JWK %s: %s", kid, exc)
             continue
-        keys[kid] = VerificationKey(kid, alg, parsed.key, parsed.Algorithm)
+        if not _fits(alg, parsed.key):
+            log.warning("ignoring JWK %s: not a key for %s", kid, alg)
+            continue
+        keys[kid] = VerificationKey(kid, alg, parsed.key)
     return keys
 
 
@@ -101,6 +143,8 @@ class KeySet:
         self._timeout = timeout
         self._min_refetch = min_refetch_interval
         self._jwks_uri: str | None = None
+        #: The discovery document, once fetched.
+        self.metadata: dict[str, Any] = {}
         self._keys: dict[str, VerificationKey] = {}
         self._loaded = False
         self._stale_at = 0.0  # monotonic time after which the set is fetched again
@@ -161,7 +205,39 @@ class KeySet:
         uri = metadata.get("jwks_uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise IssuerUnavailable("the discovery document has no jwks_uri")
+        self.metadata = metadata
         return uri
+
+    def _endpoint(self, name: str) -> str:
+        uri = self.metadata.get(name)
+        if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
+            raise IssuerUnavailable(f"the discovery document has no {name}")
+        return uri
+
+    async def aendpoint(self, name: str) -> str:
+        """The URL the discovery document gives for ``name`` (``introspection_endpoint``…),
+        fetching the document first when needed."""
+        if self._jwks_uri is None:
+            async with self._alock:
+                if self._jwks_uri is None:
+                    try:
+                        response = await self._async_client().get(self.discovery_url)
+                        self._jwks_uri = self._jwks_uri_from(response)
+                    except httpx.HTTPError as exc:
+                        raise IssuerUnavailable(f"cannot fetch discovery: {exc}") from exc
+        return self._endpoint(name)
+
+    def endpoint(self, name: str) -> str:
+        """:meth:`aendpoint` for synchronous code."""
+        if self._jwks_uri is None:
+            with self._tlock:
+                if self._jwks_uri is None:
+                    try:
+                        response = self._sync_client().get(self.discovery_url)
+                        self._jwks_uri = self._jwks_uri_from(response)
+                    except httpx.HTTPError as exc:
+                        raise IssuerUnavailable(f"cannot fetch discovery: {exc}") from exc
+        return self._endpoint(name)
 
     def _store(self, response: httpx.Response) -> None:
         self._keys = parse_jwks(_json(response, "the JWK Set"))

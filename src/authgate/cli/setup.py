@@ -38,15 +38,51 @@ CONFIG_TEMPLATE = """\
 # login_failures_per_ip = 20
 # lockout_base = "2s"
 # lockout_max = "15m"
+
+# Forward auth for reverse proxies (docs/forward-auth.md). The first matching rule decides.
+# [forward_auth]
+# cache_ttl = "5s"
+# [[forward_auth.routes]]
+# path = "/orders/{order_id}"
+# methods = ["GET"]
+# permission = "orders:read"
+# resource = "order:{order_id}"
 """
 
+DEMO_ROUTES = """
+# Demo rules (authgate init --demo): try them with an API key from /account, e.g.
+#   curl -i http://127.0.0.1:8080/forward-auth -H "X-API-Key: $KEY" \\
+#        -H "X-Original-Method: GET" -H "X-Original-URI: /orders/42"
+[[forward_auth.routes]]
+path = "/health"
+public = true
 
-def _write_config(data_dir: Path) -> bool:
+[[forward_auth.routes]]
+path = "/orders"
+methods = ["GET", "HEAD"]
+permission = "orders:read"
+
+[[forward_auth.routes]]
+path = "/orders/{order_id}"
+methods = ["GET", "HEAD"]
+permission = "orders:read"
+resource = "order:{order_id}"
+
+[[forward_auth.routes]]
+path = "/orders"
+methods = ["POST"]
+permission = "orders:write"
+"""
+DEMO_API = "https://orders.example.com"
+DEMO_ROLE = "demo-orders-clerk"
+
+
+def _write_config(data_dir: Path, demo: bool) -> bool:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CONFIG_FILE_NAME
     if path.exists():
         return False
-    path.write_text(CONFIG_TEMPLATE)
+    path.write_text(CONFIG_TEMPLATE + (DEMO_ROUTES if demo else ""))
     return True
 
 
@@ -79,7 +115,7 @@ def init(
             PasswordPolicy(config.passwords).check(password, admin_username)
     except InvalidInput as exc:
         fail(exc.message)
-    if _write_config(config.data_dir):
+    if _write_config(config.data_dir, demo):
         lines.append(f"wrote {config.data_dir / CONFIG_FILE_NAME}")
     generated = secrets.token_urlsafe(max(18, config.passwords.min_length))
 
@@ -120,9 +156,31 @@ def init(
                 report["demo_user"] = DEMO_USERNAME
             except Conflict:
                 report["demo_user"] = DEMO_USERNAME
+            if await _demo_orders(c):
+                lines.append(
+                    f"created the demo API {DEMO_API} and bound {DEMO_USERNAME!r} to "
+                    f"{DEMO_ROLE!r} (orders:read, orders:write)"
+                )
 
     run(work, create=True, check_schema=False)
     emit(as_json, report, "\n".join(lines))
+
+
+async def _demo_orders(c: Container) -> bool:
+    """Something to protect: an orders API whose permissions the demo user holds, so an
+    API key made on /account passes the demo forward-auth rules. True when made now."""
+    try:
+        await c.apis.create(
+            CLI_CONTEXT,
+            audience=DEMO_API,
+            name="Orders (demo)",
+            permissions=["orders:read", "orders:write"],
+        )
+        await c.access.create_role(CLI_CONTEXT, DEMO_ROLE, ["orders:read", "orders:write"])
+        await c.access.bind(CLI_CONTEXT, DEMO_ROLE, f"user:{DEMO_USERNAME}", "/")
+    except Conflict:
+        return False
+    return True
 
 
 async def _ensure_admin_role(c: Container, admin_username: str) -> bool:

@@ -105,8 +105,12 @@ class TokenInspector:
         claims = await self._claims(token)
         if claims is None or claims.get("iss") != self._config.issuer:
             return None
+        now = int(self._now().timestamp())
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= int(self._now().timestamp()):
+        if not isinstance(exp, int) or exp <= now:
+            return None
+        nbf = claims.get("nbf", now)  # RFC 7519 §4.1.5: not before; AuthGate sets none
+        if not isinstance(nbf, int | float) or isinstance(nbf, bool) or nbf > now:
             return None
         if await self._deny.contains(str(claims.get("jti"))):
             return None

@@ -4,10 +4,14 @@ changed it (another replica, the CLI)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+from authgate.errors import StorageUnavailable
 from authgate.storage.db import Database
 from authgate.storage.repositories import ChangeCounterRepository
+
+log = logging.getLogger("authgate.storage")
 
 #: Bumped by every write to clients, APIs, roles, groups, bindings and user attributes.
 ACCESS_COUNTER = "access"
@@ -30,8 +34,16 @@ class ChangeWatch:
         if time.monotonic() - self._checked_at < self._poll_seconds or self._lock.locked():
             return self.generation
         async with self._lock:
-            async with self._db.transaction() as session:
-                value = await ChangeCounterRepository(session).value(self._counter)
+            try:
+                async with self._db.transaction() as session:
+                    value = await ChangeCounterRepository(session).value(self._counter)
+            except StorageUnavailable:
+                # Spec §7: work that needs no database (verifying a JWT, answering from
+                # caches) keeps going on what is known; look again after the interval,
+                # not on every request.
+                self._checked_at = time.monotonic()
+                log.warning("database unreachable; %s caches kept as they are", self._counter)
+                return self.generation
             self._checked_at = time.monotonic()
             if value != self._seen:
                 self._seen = value

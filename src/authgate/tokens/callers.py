@@ -8,12 +8,13 @@ anything is revoked or the access model changes (client disabled, user disabled)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from authgate.protocol.endpoints import TokenInspector
 from authgate.storage.changes import ChangeWatch
+from authgate.tokens.signer import token_kid
 
 _MAX_CACHED = 10_000
 _MAX_TOKEN = 8192
@@ -80,8 +81,12 @@ class CallerAuthenticator:
         revocations: ChangeWatch,
         access: ChangeWatch,
         now: Callable[[], datetime],
+        key_published: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._inspector = inspector
+        #: Whether the signing key ``kid`` is still published: a cached caller must not
+        #: outlive the key that signed its token (RFC 8725 §3.1, key retirement).
+        self._key_published = key_published
         self._revocations = revocations
         self._access = access
         self._now = now
@@ -98,7 +103,11 @@ class CallerAuthenticator:
         cached = self._cache.get(key)
         now = int(self._now().timestamp())
         if cached is not None:
-            if (cached[0], cached[1]) == generations and cached[2].expires_at > now:
+            if (
+                (cached[0], cached[1]) == generations
+                and cached[2].expires_at > now
+                and await self._still_signed(token)
+            ):
                 return cached[2]
             del self._cache[key]
         claims = await self._inspector.access_token(token)
@@ -122,3 +131,9 @@ class CallerAuthenticator:
             self._cache.clear()
         self._cache[key] = (*generations, caller)
         return caller
+
+    async def _still_signed(self, token: str) -> bool:
+        if self._key_published is None:
+            return True
+        kid = token_kid(token)
+        return kid is None or await self._key_published(kid)  # None: an opaque reference

@@ -41,7 +41,7 @@ class JwtSigner:
     async def verify(self, token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Header and claims of a token signed by one of our published keys, else None.
         The algorithm comes from our key, never from the token (RFC 8725 §3.1)."""
-        kid = _kid(token)
+        kid = token_kid(token)
         if kid is None:
             return None
         found = await self._keys.verification_key(kid)
@@ -55,7 +55,8 @@ class JwtSigner:
         return dict(decoded.header), dict(decoded.claims)
 
 
-def _kid(token: str) -> str | None:
+def token_kid(token: str) -> str | None:
+    """The ``kid`` a compact JWS names in its header (unverified), or None."""
     if len(token) > 16_384 or token.count(".") != 2:
         return None
     head = token.split(".", 1)[0]

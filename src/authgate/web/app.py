@@ -16,13 +16,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate import __version__
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
+from authgate.revocations.feed import forget_expired
 from authgate.settings import ACCESS_POLL_SECONDS, Settings
 from authgate.storage.migrate import require_current
 from authgate.web import account, authorize, authzen, errors, login, ops, wellknown
 from authgate.web.admin import routes as admin_routes
 from authgate.web.authzen import AuthZenFastPath
 from authgate.web.fastpath import OAuthFastPath
+from authgate.web.forward_auth import ForwardAuthFastPath
 from authgate.web.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+from authgate.web.revocation_feed import router as revocation_feed_router
 
 
 class AuthGateApp:
@@ -81,16 +84,19 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
     errors.install(app)
     for module in (ops, wellknown, login, account, authorize, authzen, admin_routes):
         app.include_router(module.router)
+    app.include_router(revocation_feed_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
-    # Outermost first: request id and access log, body limit, then the plain-ASGI AuthZEN
+    # Outermost first: forward auth (counted, not access-logged: the proxy logs each
+    # request), request id and access log, body limit, then the plain-ASGI AuthZEN
     # decision endpoints and OAuth back channel, then everything else through FastAPI.
     def current() -> Container:
         return cast(Container, app.state.container)
 
     fast = AuthZenFastPath(OAuthFastPath(app, current), current)
     limited = BodyLimitMiddleware(fast, max_bytes=settings.max_form_bytes)
-    return AuthGateApp(RequestContextMiddleware(limited, metrics=app.state.metrics), app)
+    logged = RequestContextMiddleware(limited, metrics=app.state.metrics)
+    return AuthGateApp(ForwardAuthFastPath(logged, current, app.state.metrics), app)
 
 
 HOUSEKEEPING_SECONDS = 600
@@ -104,6 +110,9 @@ async def _housekeeping(container: Container) -> None:
             purged = await container.sessions.purge_expired()
             if purged:
                 log.info("expired sessions deleted", extra={"count": purged})
+            forgotten = await forget_expired(container.db, container.clock.now())
+            if forgotten:
+                log.info("expired revocation events deleted", extra={"count": forgotten})
         except StorageUnavailable:
             pass
         except Exception:  # a bug here must not end housekeeping for good

@@ -15,6 +15,7 @@ from authgate.web.authorize import END_SESSION_PATH, USERINFO_PATH
 from authgate.web.deps import container_of
 from authgate.web.fastpath import INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH
 from authgate.web.flow import AUTHORIZE_PATH
+from authgate.web.revocation_feed import FEED_PATH
 
 router = APIRouter()
 JWKS_PATH = "/.well-known/jwks.json"
@@ -42,6 +43,7 @@ def discovery_document(issuer: str, grant_types: tuple[str, ...]) -> dict[str, A
         "jwks_uri": issuer + JWKS_PATH,
         "introspection_endpoint": issuer + INTROSPECT_PATH,
         "revocation_endpoint": issuer + REVOKE_PATH,
+        "revocation_feed_endpoint": issuer + FEED_PATH,
         "end_session_endpoint": issuer + END_SESSION_PATH,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
