@@ -197,6 +197,31 @@ def bounded_int(low: int, high: int) -> Any:
     return parse
 
 
+def add_wrk_arguments(parser: argparse.ArgumentParser, each: str) -> None:
+    """``--duration``, ``--connections``, ``--threads`` and ``--warmup-seconds``: how a
+    script drives wrk (``each`` says what one connections value runs)."""
+    parser.add_argument(
+        "--duration",
+        type=bounded_int(1, MAX_DURATION_S),
+        default=10,
+        help=f"seconds of load per run, at most {MAX_DURATION_S} (10)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=bounded_int(1, 1_000),
+        nargs="+",
+        default=[16, 64],
+        help=f"open connections, {each} (16 64)",
+    )
+    parser.add_argument("--threads", type=bounded_int(1, 64), default=2, help="wrk threads (2)")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=bounded_int(0, 10),
+        default=2,
+        help="untimed wrk run before each measured one (2)",
+    )
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain, aligned text table (first column left-aligned, the rest right-aligned)."""
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]

@@ -29,10 +29,9 @@ from typing import Any
 
 import httpx
 from common import (
-    MAX_DURATION_S,
     SERVER_ENV,
+    add_wrk_arguments,
     authgate,
-    bounded_int,
     describe_machine,
     format_table,
     free_port,
@@ -297,26 +296,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--duration",
-        type=bounded_int(1, MAX_DURATION_S),
-        default=10,
-        help=f"seconds of load per case, at most {MAX_DURATION_S} (10)",
-    )
-    parser.add_argument(
-        "--connections",
-        type=bounded_int(1, 1_000),
-        nargs="+",
-        default=[16, 64],
-        help="open connections, one case pair each (16 64)",
-    )
-    parser.add_argument("--threads", type=bounded_int(1, 64), default=2, help="wrk threads (2)")
-    parser.add_argument(
-        "--warmup-seconds",
-        type=bounded_int(0, 10),
-        default=2,
-        help="untimed wrk run before each measured one (2)",
-    )
+    add_wrk_arguments(parser, "one case pair each")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     with sigterm_raises_system_exit():

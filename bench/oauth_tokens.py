@@ -46,9 +46,9 @@ from urllib.parse import urlencode, urlsplit
 import asyncpg
 import httpx
 from common import (
-    MAX_DURATION_S,
     SERVER_ENV,
     Service,
+    add_wrk_arguments,
     authgate,
     bounded_int,
     cli_env,
@@ -782,26 +782,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--duration",
-        type=bounded_int(1, MAX_DURATION_S),
-        default=10,
-        help=f"seconds of load per run, at most {MAX_DURATION_S} (10)",
-    )
-    parser.add_argument(
-        "--connections",
-        type=bounded_int(1, 1_000),
-        nargs="+",
-        default=[16, 64],
-        help="open connections, one run per value (16 64)",
-    )
-    parser.add_argument("--threads", type=bounded_int(1, 64), default=2, help="wrk threads (2)")
-    parser.add_argument(
-        "--warmup-seconds",
-        type=bounded_int(0, 10),
-        default=2,
-        help="untimed wrk run before each measured one (2)",
-    )
+    add_wrk_arguments(parser, "one run per value")
     parser.add_argument(
         "--targets",
         nargs="+",

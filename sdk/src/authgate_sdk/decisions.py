@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from authgate_sdk.errors import IssuerUnavailable
+from authgate_sdk.http import HttpClients
 
 EVALUATION_PATH = "/access/v1/evaluation"
 EVALUATE_SCOPE = "authgate:evaluate"
@@ -50,7 +51,7 @@ def entity(value: Entity, what: str) -> dict[str, Any]:
     return found
 
 
-class DecisionClient:
+class DecisionClient(HttpClients):
     """Asks AuthGate at ``issuer`` for decisions, as the confidential client ``client_id``
     (``client_secret_basic``) holding ``authgate:evaluate``.
 
@@ -73,10 +74,7 @@ class DecisionClient:
         self.ttl = ttl
         self._max = max_entries
         self._auth = httpx.BasicAuth(client_id, client_secret)
-        self._http = http
-        self._timeout = timeout
-        self._own_async: httpx.AsyncClient | None = None
-        self._own_sync: httpx.Client | None = None
+        super().__init__(http, timeout)
         self._token: tuple[str, float] | None = None  # (access token, replace at, monotonic)
         self._token_endpoint: str | None = None
         self._alock = asyncio.Lock()
@@ -268,33 +266,6 @@ class DecisionClient:
         lifetime = max(float(expires_in) - _TOKEN_MARGIN, float(expires_in) / 2)
         self._token = (token, time.monotonic() + lifetime)
         return token
-
-    # -- HTTP clients --------------------------------------------------------------------
-
-    def _async_client(self) -> httpx.AsyncClient:
-        if isinstance(self._http, httpx.AsyncClient):
-            return self._http
-        if self._own_async is None:
-            self._own_async = httpx.AsyncClient(timeout=self._timeout)
-        return self._own_async
-
-    def _sync_client(self) -> httpx.Client:
-        if isinstance(self._http, httpx.Client):
-            return self._http
-        if self._own_sync is None:
-            self._own_sync = httpx.Client(timeout=self._timeout)
-        return self._own_sync
-
-    async def aclose(self) -> None:
-        if self._own_async is not None:
-            await self._own_async.aclose()
-            self._own_async = None
-        self.close()
-
-    def close(self) -> None:
-        if self._own_sync is not None:
-            self._own_sync.close()
-            self._own_sync = None
 
 
 def _token_endpoint(response: httpx.Response) -> str:

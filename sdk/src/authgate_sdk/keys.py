@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from authgate_sdk.errors import IssuerUnavailable
+from authgate_sdk.http import HttpClients
 
 #: The algorithms AuthGate signs with (ES256 access tokens; RS256 and EdDSA beside it).
 ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
@@ -124,7 +125,7 @@ def _json(response: httpx.Response, what: str) -> Any:
         raise IssuerUnavailable(f"{what} is not JSON") from exc
 
 
-class KeySet:
+class KeySet(HttpClients):
     """The issuer's published keys. Async and sync callers share the cache; each kind
     fetches with its own HTTP client."""
 
@@ -137,10 +138,7 @@ class KeySet:
         timeout: float = 5.0,
     ) -> None:
         self.issuer = issuer
-        self._http = http
-        self._own_async: httpx.AsyncClient | None = None
-        self._own_sync: httpx.Client | None = None
-        self._timeout = timeout
+        super().__init__(http, timeout)
         self._min_refetch = min_refetch_interval
         self._jwks_uri: str | None = None
         #: The discovery document, once fetched.
@@ -252,20 +250,6 @@ class KeySet:
         log.warning("cannot refresh the issuer's keys (%s); keeping the cached set", exc)
         self._stale_at = time.monotonic() + self._min_refetch
 
-    def _async_client(self) -> httpx.AsyncClient:
-        if isinstance(self._http, httpx.AsyncClient):
-            return self._http
-        if self._own_async is None:
-            self._own_async = httpx.AsyncClient(timeout=self._timeout)
-        return self._own_async
-
-    def _sync_client(self) -> httpx.Client:
-        if isinstance(self._http, httpx.Client):
-            return self._http
-        if self._own_sync is None:
-            self._own_sync = httpx.Client(timeout=self._timeout)
-        return self._own_sync
-
     async def _aload(self) -> None:
         client = self._async_client()
         try:
@@ -283,14 +267,3 @@ class KeySet:
             self._store(client.get(self._jwks_uri))
         except (httpx.HTTPError, IssuerUnavailable) as exc:
             self._failed(exc)
-
-    async def aclose(self) -> None:
-        if self._own_async is not None:
-            await self._own_async.aclose()
-            self._own_async = None
-        self.close()
-
-    def close(self) -> None:
-        if self._own_sync is not None:
-            self._own_sync.close()
-            self._own_sync = None
