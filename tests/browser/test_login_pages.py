@@ -249,7 +249,11 @@ def test_tampered_csrf_token_is_refused(page: Page) -> None:
     expect_account_page(page, "demo")
 
     # Sign-out is protected the same way: a tampered form leaves the session alone.
-    page.evaluate("""() => { document.querySelector('input[name="csrf_token"]').value = 'x'; }""")
+    page.evaluate(
+        """() => {
+            document.querySelector('form[action="/logout"] input[name="csrf_token"]').value = 'x';
+        }"""
+    )
     response = submit(page, "Sign out")
     assert response.status == 403
     expect(alert(page)).to_contain_text(FORM_EXPIRED)
