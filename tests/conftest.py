@@ -37,6 +37,7 @@ from authgate.storage.models import (
     GrantRow,
     GroupMemberRow,
     GroupRow,
+    IdempotencyKeyRow,
     RecoveryCodeRow,
     RefreshTokenRow,
     RevocationEventRow,
@@ -175,6 +176,7 @@ async def database_url(
 async def empty_database(db: Database) -> None:
     async with db.transaction() as session:
         for model in (
+            IdempotencyKeyRow,
             ApiKeyRow,
             RevocationEventRow,
             ForwardAuthRouteRow,

@@ -108,6 +108,21 @@ class MfaService:
             username = user.username
         return Enrolment(secret, self.otpauth_uri(secret, username), codes)
 
+    async def reset(self, user_id: str, ctx: AuditContext) -> bool:
+        """Remove the user's factor and recovery codes (a lost device): they log in with
+        the password alone until they enrol again. False when none was enrolled."""
+        async with self._db.transaction() as session:
+            user = await UserRepository(session).by_id(user_id, lock=True)
+            if user is None:
+                raise NotFound("no such user")
+            had = user.totp_secret_enc is not None
+            user.totp_secret_enc = None
+            user.totp_enabled_at = None
+            user.updated_at = self._clock.now()
+            await RecoveryCodeRepository(session).replace(user_id, [])
+            await self._audit.append(session, AuditTag.MFA_RESET, ctx, subject=f"user:{user_id}")
+        return had
+
     def check_code(self, secret: str, code: str) -> int | None:
         """For enrolment: the time step ``code`` matches for ``secret`` now, or None."""
         return self._matching_step(secret, code.strip())

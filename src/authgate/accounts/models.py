@@ -18,6 +18,8 @@ class User:
     disabled: bool = False
     mfa_enabled: bool = False
     created_at: datetime | None = None
+    scope: str = "/"
+    """The resource path the account lives under (its administrators are bound there)."""
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
@@ -29,6 +31,7 @@ class User:
             disabled=row.disabled,
             mfa_enabled=row.totp_enabled_at is not None,
             created_at=row.created_at,
+            scope=row.scope,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -40,4 +43,5 @@ class User:
             "disabled": self.disabled,
             "mfa_enabled": self.mfa_enabled,
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "scope": self.scope,
         }

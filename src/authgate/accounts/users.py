@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from authgate.accounts.models import User
@@ -17,9 +21,10 @@ from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import Conflict, InvalidInput, NotFound
+from authgate.rbac.service import ROOT, check_scope
 from authgate.storage.changes import ACCESS_COUNTER
 from authgate.storage.db import Database
-from authgate.storage.models import UserRow
+from authgate.storage.models import SessionRow, UserRow
 from authgate.storage.repositories import (
     REVOCATIONS_COUNTER,
     BindingRepository,
@@ -34,6 +39,54 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}\Z")
 _ATTR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
 MAX_ATTRIBUTES = 64
 MAX_ATTR_VALUE = 1024
+_GENERATED_BYTES = 18  # 144 bits: 24 URL-safe characters
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A login session as administrators see it: never its secret, nor its full digest."""
+
+    id: str
+    stage: str
+    amr: tuple[str, ...]
+    auth_time: datetime
+    created_at: datetime
+    expires_at: datetime
+    source_ip: str | None
+    user_agent: str | None
+
+    @classmethod
+    def from_row(cls, row: SessionRow) -> SessionInfo:
+        return cls(
+            id=row.digest[:16],
+            stage=row.stage,
+            amr=tuple(row.amr),
+            auth_time=row.auth_time,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            source_ip=row.source_ip,
+            user_agent=row.user_agent,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stage": self.stage,
+            "amr": list(self.amr),
+            "auth_time": self.auth_time.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+        }
+
+
+def below(column: Any, scope: str) -> Any:
+    """A filter: ``column`` names ``scope`` or a path under it (whole segments only, so
+    ``org:acme`` does not reach ``org:acmecorp``). Call with a checked scope."""
+    if scope == ROOT:
+        return column.is_not(None)
+    return or_(column == scope, column.startswith(scope + "/", autoescape=True))
 
 
 def _valid_unicode(text: str, what: str) -> str:
@@ -117,8 +170,10 @@ class UserService:
         user_id: str | None = None,
         email: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        scope: str = ROOT,
     ) -> User:
         display = normalize(username)
+        path = check_scope(scope)
         key = username_key(display)
         if user_id is not None and not _ID.match(user_id):
             raise InvalidInput("the id may hold 1-255 letters, digits and . _ : @ | + - characters")
@@ -134,6 +189,7 @@ class UserService:
             username_key=key,
             email=mail,
             attributes=attrs,
+            scope=path,
             password_hash=password_hash,
             disabled=False,
             totp_last_step=0,
@@ -154,7 +210,7 @@ class UserService:
                     AuditTag.USER_CREATED,
                     ctx,
                     subject=f"user:{row.id}",
-                    details={"username": display},
+                    details={"username": display, "scope": path},
                 )
         except IntegrityError:
             raise Conflict(f"a user named {display!r} already exists") from None
@@ -178,6 +234,70 @@ class UserService:
         async with self._db.transaction() as session:
             return [User.from_row(r) for r in await UserRepository(session).list(limit)]
 
+    async def page(
+        self, after: str | None, limit: int, *, q: str | None = None, scope: str | None = None
+    ) -> Sequence[User]:
+        """Users in id order after ``after``: those whose username or e-mail starts with
+        ``q`` (ignoring case), living at ``scope`` or below it."""
+        query = select(UserRow).order_by(UserRow.id).limit(limit)
+        if after is not None:
+            query = query.where(UserRow.id > after)
+        if q:
+            folded = q.casefold()
+            query = query.where(
+                or_(
+                    UserRow.username_key.startswith(folded, autoescape=True),
+                    func.lower(UserRow.email).startswith(folded, autoescape=True),
+                )
+            )
+        if scope is not None:
+            query = query.where(below(UserRow.scope, check_scope(scope)))
+        async with self._db.transaction() as session:
+            return [User.from_row(r) for r in (await session.execute(query)).scalars()]
+
+    async def sessions(self, user_id: str) -> Sequence[SessionInfo]:
+        """The user's unexpired login sessions, newest first."""
+        query = (
+            select(SessionRow)
+            .where(SessionRow.user_id == user_id, SessionRow.expires_at > self._clock.now())
+            .order_by(SessionRow.created_at.desc(), SessionRow.digest)
+        )
+        async with self._db.transaction() as session:
+            return [SessionInfo.from_row(r) for r in (await session.execute(query)).scalars()]
+
+    async def end_sessions(self, username: str, ctx: AuditContext) -> int:
+        """Sign the user out everywhere; their tokens stay (disable the user to end those)."""
+        async with self._db.transaction() as session:
+            row = await self._require(UserRepository(session), username, lock=True)
+            ended = await SessionRepository(session).delete_for_user(row.id)
+            await self._audit.append(
+                session,
+                AuditTag.USER_SESSIONS_ENDED,
+                ctx,
+                subject=f"user:{row.id}",
+                details={"sessions_ended": ended},
+            )
+        return ended
+
+    async def reset_password(
+        self, username: str, ctx: AuditContext, password: str | None = None
+    ) -> str | None:
+        """Set ``password`` (checked by the policy), or, without one, a generated password
+        that is returned once and never stored in the clear."""
+        if password is not None:
+            await self.update(username, ctx, password=password)
+            return None
+        display = normalize(username)
+        while True:
+            generated = secrets.token_urlsafe(_GENERATED_BYTES)
+            try:
+                self._policy.check(generated, display)
+            except InvalidInput:
+                continue  # e.g. it happened to contain the username
+            break
+        await self.update(username, ctx, password=generated)
+        return generated
+
     async def update(
         self,
         username: str,
@@ -187,8 +307,10 @@ class UserService:
         set_attributes: Mapping[str, Any] | None = None,
         unset_attributes: Sequence[str] = (),
         password: str | None = None,
+        scope: str | None = None,
     ) -> User:
         mail = check_email(email) if email else None
+        path = check_scope(scope) if scope is not None else None
         new_hash = None
         if password is not None:
             new_hash = await self._hashing.hash(self._policy.check(password, normalize(username)))
@@ -208,6 +330,9 @@ class UserService:
             if new_hash is not None:
                 row.password_hash = new_hash
                 changed.append("password")
+            if path is not None and path != row.scope:
+                row.scope = path
+                changed.append("scope")
             row.updated_at = self._clock.now()
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # conditions read them
             await self._audit.append(

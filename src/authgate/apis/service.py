@@ -9,11 +9,13 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from authgate.apis.models import JWT, TOKEN_FORMATS, Api
 from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
-from authgate.errors import Conflict, InvalidInput
+from authgate.errors import Conflict, InvalidInput, NotFound
 from authgate.rbac.permissions import check_permission
 from authgate.rbac.service import ACCESS_COUNTER
 from authgate.storage.db import Database
@@ -99,6 +101,50 @@ class ApiService:
                 details={"name": row.name, "permissions": list(row.permissions)},
             )
         return Api.from_row(row)
+
+    async def update(
+        self,
+        ctx: AuditContext,
+        audience: str,
+        *,
+        name: str | None = None,
+        permissions: Sequence[str] | None = None,
+    ) -> Api:
+        """Change the name or the permission list (the audience is the API's identity;
+        the token format is fixed once tokens are out). Absent values stay."""
+        if permissions is not None and len(permissions) > MAX_PERMISSIONS:
+            raise InvalidInput(f"an API declares at most {MAX_PERMISSIONS} permissions")
+        new_name = None if name is None else check_name(name, "API")
+        new_permissions = (
+            None
+            if permissions is None
+            else list(dict.fromkeys(check_permission(p) for p in permissions))
+        )
+        async with self._db.transaction() as session:
+            row = await ApiRepository(session).get(audience)
+            if row is None:
+                raise NotFound(f"no API with audience {audience!r}")
+            changed: dict[str, object] = {}
+            if new_name is not None and new_name != row.name:
+                row.name = changed["name"] = new_name
+            if new_permissions is not None and new_permissions != list(row.permissions):
+                row.permissions = new_permissions
+                changed["permissions"] = list(new_permissions)
+            if changed:
+                await session.flush()
+                await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
+                await self._audit.append(
+                    session, AuditTag.API_UPDATED, ctx, subject=f"api:{audience}", details=changed
+                )
+            return Api.from_row(row)
+
+    async def page(self, after: str | None, limit: int) -> list[Api]:
+        """APIs by audience, the ones after ``after`` (a keyset page)."""
+        query = select(ApiRow).order_by(ApiRow.audience).limit(limit)
+        if after is not None:
+            query = query.where(ApiRow.audience > after)
+        async with self._db.transaction() as session:
+            return [Api.from_row(r) for r in (await session.execute(query)).scalars()]
 
     async def get(self, audience: str) -> Api | None:
         if not _URI_CHARS.match(audience) or len(audience) > MAX_AUDIENCE:

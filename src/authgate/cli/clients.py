@@ -96,6 +96,14 @@ def create(
     ] = False,
     access_token_ttl: AccessTtlOption = None,
     refresh_token_ttl: RefreshTtlOption = None,
+    admin_scope: Annotated[
+        str,
+        typer.Option(
+            "--admin-scope",
+            help="The resource path it lives under, e.g. org:acme (its admins' scope; "
+            "--scope is what it may request).",
+        ),
+    ] = "/",
     as_json: JsonOption = False,
 ) -> None:
     """Register a client and print its id and (once) its secret."""
@@ -117,6 +125,7 @@ def create(
             first_party=first_party,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
+            scope=admin_scope,
         )
         data = client.to_json()
         text = f"created client {client.name}\nclient_id: {client.client_id}"

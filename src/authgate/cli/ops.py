@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Annotated
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 
 from authgate.audit.events import CLI_CONTEXT
+from authgate.audit.log import AuditFilter, event_json, parse_instant
 from authgate.cli.common import emit, fail, run, run_async, settings, state
 from authgate.container import Container
+from authgate.errors import AuthGateError
 from authgate.storage.db import redact
 from authgate.storage.migrate import require_current
 
@@ -87,6 +94,62 @@ def verify() -> None:
 
     if not run(work):
         raise typer.Exit(1)
+
+
+@audit_app.command()
+def export(
+    since: Annotated[
+        str | None, typer.Option(help="RFC 3339 date-time: events at or after it.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="RFC 3339 date-time: events before it.")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Only this actor (cli, user:<id>, ...).")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only these tags (repeat the option).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Print audit events as JSON lines, oldest first (the admin API's export format)."""
+    try:
+        where = AuditFilter(
+            since=None if since is None else parse_instant(since, "--since"),
+            until=None if until is None else parse_instant(until, "--until"),
+            actor=actor,
+            subject=subject,
+            tags=tuple(tag or ()),
+        )
+    except AuthGateError as exc:
+        fail(exc.message)
+
+    async def work(c: Container) -> int:
+        count = 0
+        with _open(output) as sink:
+            async for row in c.audit.export(where):
+                sink.write(json.dumps(event_json(row), sort_keys=True) + "\n")
+                count += 1
+        return count
+
+    count = run(work)
+    if output is not None:
+        typer.echo(f"{count} events written to {output}", err=True)
+
+
+@contextmanager
+def _open(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        handle = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    with handle:
+        yield handle
 
 
 def serve(

@@ -29,6 +29,12 @@ def create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope", help="The resource path it lives under, e.g. org:acme (its admins' scope)."
+        ),
+    ] = "/",
     as_json: JsonOption = False,
 ) -> None:
     """Create a user."""
@@ -42,6 +48,7 @@ def create(
             user_id=user_id,
             email=email,
             attributes=parse_attr_pairs(attr or []),
+            scope=scope,
         )
         emit(as_json, user.to_json(), f"created user {user.username} (id {user.id})")
 

@@ -47,6 +47,9 @@ class Client:
     access_token_ttl: timedelta | None
     refresh_token_ttl: timedelta | None
     disabled: bool
+    scope: str = "/"
+    """The resource path the client lives under (its administrators are bound there); not
+    to be confused with ``scopes``, what it may request."""
 
     @classmethod
     def from_row(cls, row: ClientRow) -> Client:
@@ -66,6 +69,7 @@ class Client:
             access_token_ttl=_ttl(row.access_token_ttl),
             refresh_token_ttl=_ttl(row.refresh_token_ttl),
             disabled=row.disabled,
+            scope=row.scope,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +90,7 @@ class Client:
             "access_token_ttl": _seconds(self.access_token_ttl),
             "refresh_token_ttl": _seconds(self.refresh_token_ttl),
             "disabled": self.disabled,
+            "scope": self.scope,
         }
 
 

@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
+from authgate.accounts.users import below
 from authgate.audit.events import AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clients.models import PRIVATE_KEY_JWT, SECRET_METHODS, Client
@@ -23,7 +26,7 @@ from authgate.clients.validation import MAX_TTL, ClientSpec, check_spec
 from authgate.clock import Clock
 from authgate.digests import Digester, new_secret
 from authgate.errors import InvalidInput, NotFound
-from authgate.rbac.service import ACCESS_COUNTER
+from authgate.rbac.service import ACCESS_COUNTER, ROOT, check_scope
 from authgate.storage.db import Database
 from authgate.storage.models import ClientRow
 from authgate.storage.repositories import (
@@ -69,6 +72,7 @@ def _spec_of(row: ClientRow) -> ClientSpec:
         jwks_uri=client.jwks_uri,
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
+        scope=client.scope,
     )
 
 
@@ -87,6 +91,7 @@ def _store(row: ClientRow, spec: ClientSpec) -> None:
     row.jwks_uri = spec.jwks_uri
     row.access_token_ttl = _seconds(spec.access_token_ttl)
     row.refresh_token_ttl = _seconds(spec.refresh_token_ttl)
+    row.scope = spec.scope
     if row.auth_method not in SECRET_METHODS:
         row.secret_digest = None
         row.previous_secret_digest = None
@@ -161,6 +166,7 @@ class ClientService:
         first_party: bool = False,
         access_token_ttl: timedelta | str | None = None,
         refresh_token_ttl: timedelta | str | None = None,
+        scope: str = ROOT,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (``None`` for public and
         ``private_key_jwt`` clients). The secret is never shown again."""
@@ -179,6 +185,7 @@ class ClientService:
                 jwks_uri=jwks_uri,
                 access_token_ttl=access_token_ttl,
                 refresh_token_ttl=refresh_token_ttl,
+                scope=scope,
             )
         )
         now = self._clock.now()
@@ -205,6 +212,7 @@ class ClientService:
                     "name": row.name,
                     "auth_method": row.auth_method,
                     "grant_types": list(row.grant_types),
+                    "scope": row.scope,
                 },
             )
         self._on_change()
@@ -349,6 +357,21 @@ class ClientService:
     async def list(self) -> list[Client]:
         async with self._db.transaction() as session:
             return [Client.from_row(r) for r in await ClientRepository(session).list()]
+
+    async def page(
+        self, after: str | None, limit: int, *, q: str | None = None, scope: str | None = None
+    ) -> Sequence[Client]:
+        """Clients in ``client_id`` order after ``after``: those whose name starts with
+        ``q`` (ignoring case), living at ``scope`` or below it."""
+        query = select(ClientRow).order_by(ClientRow.client_id).limit(limit)
+        if after is not None:
+            query = query.where(ClientRow.client_id > after)
+        if q:
+            query = query.where(func.lower(ClientRow.name).startswith(q.lower(), autoescape=True))
+        if scope is not None:
+            query = query.where(below(ClientRow.scope, check_scope(scope)))
+        async with self._db.transaction() as session:
+            return [Client.from_row(r) for r in (await session.execute(query)).scalars()]
 
     def _check(self, spec: ClientSpec) -> ClientSpec:
         return check_spec(spec, max_access_token_ttl=self._max_access_ttl)

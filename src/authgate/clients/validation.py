@@ -31,6 +31,7 @@ from authgate.clients.models import (
 )
 from authgate.durations import format_duration, parse_duration
 from authgate.errors import InvalidInput
+from authgate.rbac.service import ROOT, check_scope
 
 MAX_URI = 2000
 MAX_URIS = 100
@@ -67,6 +68,8 @@ class ClientSpec:
     jwks_uri: str | None = None
     access_token_ttl: timedelta | str | None = None
     refresh_token_ttl: timedelta | str | None = None
+    scope: str = ROOT
+    """The resource path the client lives under (where its administrators are bound)."""
 
 
 def _split(uri: str, what: str) -> SplitResult:
@@ -257,7 +260,14 @@ def check_spec(spec: ClientSpec, *, max_access_token_ttl: timedelta = MAX_TTL) -
             "access_token_ttl setting first)",
         ),
         refresh_token_ttl=check_ttl(spec.refresh_token_ttl, "refresh token lifetime"),
+        scope=_check_object_scope(spec.scope),
     )
+
+
+def _check_object_scope(scope: object) -> str:
+    if not isinstance(scope, str):
+        raise InvalidInput("the client's scope must be a resource path such as org:acme")
+    return check_scope(scope)
 
 
 def _auth_method(public: bool, given: str | None) -> str:

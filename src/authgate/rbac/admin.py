@@ -45,6 +45,8 @@ BINDINGS_READ = "authgate:bindings.read"
 BINDINGS_WRITE = "authgate:bindings.write"
 USERS_READ = "authgate:users.read"
 USERS_WRITE = "authgate:users.write"
+CLIENTS_READ = "authgate:clients.read"
+CLIENTS_WRITE = "authgate:clients.write"
 APIKEYS_READ = "authgate:apikeys.read"
 APIKEYS_WRITE = "authgate:apikeys.write"
 _NAMED_AT_MOST = 10  # missing permissions spelled out in one refusal
@@ -193,6 +195,32 @@ class AdminPolicy:
 
     async def check_unbind(self, actor: Actor, binding: Binding) -> None:
         await self.require(actor, BINDINGS_WRITE, binding.scope)
+
+    # -- credentials --------------------------------------------------------------------
+
+    async def check_takeover(self, actor: Actor, member: str, what: str) -> None:
+        """Whoever sets a user's password or second factor, or a client's credentials,
+        can act as them: the caller must hold, unconditionally, every permission
+        ``member`` holds (through its own bindings and, for a user, its groups'), where it
+        holds it. ``what`` names the action, e.g. "setting the password of"."""
+        index = await self._engine.index()
+        roles: dict[str, frozenset[str]] = {}
+        for holder in (member, *index.groups_of(member)):
+            after: str | None = None
+            while True:
+                page = await self._access.list_bindings(after, 500, member=holder)
+                for binding in page:
+                    if binding.role not in roles:
+                        try:
+                            roles[binding.role] = await self.role_permissions(binding.role)
+                        except NotFound:  # deleted meanwhile: grants nothing
+                            roles[binding.role] = frozenset()
+                    await self._require_all(
+                        actor, roles[binding.role], binding.scope, f"{what} {member}"
+                    )
+                if len(page) < 500:
+                    break
+                after = page[-1].id
 
     # -- groups ---------------------------------------------------------------------------
 

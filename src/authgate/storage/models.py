@@ -68,6 +68,8 @@ class UserRow(Base):
     username_key: Mapped[str] = mapped_column(String(150), unique=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     attributes: Mapped[dict[str, Any]]
+    #: The resource path the account lives under; its administrators are bound there.
+    scope: Mapped[str] = mapped_column(String(1000), default="/", server_default="/", index=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -169,6 +171,8 @@ class ClientRow(Base):
     access_token_ttl: Mapped[int | None] = mapped_column(Integer)
     refresh_token_ttl: Mapped[int | None] = mapped_column(Integer)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The resource path the client lives under; its administrators are bound there.
+    scope: Mapped[str] = mapped_column(String(1000), default="/", server_default="/", index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -398,3 +402,17 @@ class AccessTokenRow(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     claims: Mapped[dict[str, Any]]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IdempotencyKeyRow(Base):
+    """An admin create answered once per caller and ``Idempotency-Key``; the answer is
+    sealed, since it may hold a secret shown once."""
+
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(String(400), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)  # None while the request runs
+    response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -54,6 +54,8 @@ ADMIN_PERMISSIONS = (
     "authgate:apikeys.write",
     "authgate:routes.read",
     "authgate:routes.write",
+    "authgate:keys.read",
+    "authgate:keys.write",
 )
 
 

@@ -44,6 +44,7 @@ from authgate.web.admin.conventions import (
     require_match,
     url,
 )
+from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["api-keys"])
 Permission = Annotated[str, StringConstraints(min_length=1, max_length=300)]
@@ -113,6 +114,7 @@ async def list_api_keys(
     summary="Make an API key (the key is in this answer only)",
     openapi_extra=body_doc(NewApiKey),
 )
+@idempotent
 async def create_api_key(request: Request, admin: AdminCaller) -> Response:
     body = await read_body(request, NewApiKey)
     if admin.caller.key_id is not None:

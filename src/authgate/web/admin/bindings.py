@@ -38,6 +38,7 @@ from authgate.web.admin.conventions import (
     require_match,
     url,
 )
+from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["bindings"])
 Scope = Annotated[
@@ -95,6 +96,7 @@ async def list_bindings(
     summary="Bind a member to a role on a scope",
     openapi_extra=body_doc(NewBinding),
 )
+@idempotent
 async def create_binding(request: Request, admin: AdminCaller) -> Response:
     body = await read_body(request, NewBinding)
     path = await admin.policy.check_bind(admin.caller, body.role, body.scope)

@@ -22,7 +22,14 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Query
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -81,8 +88,41 @@ async def admin_caller(request: Request) -> Admin:
 AdminCaller = Annotated[Admin, Depends(admin_caller)]
 
 
+class Problem(BaseModel):
+    """Every admin error: a stable code and a sentence for people (docs/admin-api.md)."""
+
+    error: str = Field(description="stable machine code, e.g. not_found")
+    error_description: str = Field(description="what was wrong and what to do")
+    permission: str | None = Field(None, description="403 only: the permission lacked")
+    scope: str | None = Field(None, description="403 only: the scope it was lacked at")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+#: The error answers every admin operation may give, for ``/openapi.json``.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("invalid_request: malformed JSON, wrong types, bad query parameters"),
+    401: _problem("invalid_token: no token, or a bad one (RFC 6750 §3.1)"),
+    403: _problem("insufficient_scope or privilege_escalation: names permission and scope"),
+    404: _problem("not_found: no such object (or one the caller may not read)"),
+    409: _problem("conflict: a duplicate; or the Idempotency-Key's first request is in flight"),
+    412: _problem("precondition_failed: If-Match names no current representation"),
+    413: _problem("request_too_large: the body is over the size limit"),
+    415: _problem("unsupported_media_type: a body that is not JSON"),
+    422: _problem("idempotency_key_reused: the Idempotency-Key was used for another request"),
+    503: _problem("temporarily_unavailable: the database is unreachable (Retry-After)"),
+}
+
+
 class AdminRoute(APIRoute):
-    """Renders a refusal with the permission and scope it lacked (RFC 6750 §3.1)."""
+    """Renders a refusal with the permission and scope it lacked (RFC 6750 §3.1), and
+    documents every error answer in ``/openapi.json``."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["responses"] = {**ERRORS, **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

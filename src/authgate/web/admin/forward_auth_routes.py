@@ -33,6 +33,7 @@ from authgate.web.admin.conventions import (
     require_match,
     url,
 )
+from authgate.web.admin.idempotency import idempotent
 
 ROUTES_READ = "authgate:routes.read"
 ROUTES_WRITE = "authgate:routes.write"
@@ -133,6 +134,7 @@ async def list_routes(
     summary="Create a forward-auth route",
     openapi_extra=body_doc(NewRoute),
 )
+@idempotent
 async def create_route(request: Request, admin: AdminCaller) -> Response:
     await admin.require(ROUTES_WRITE)
     body = await read_body(request, NewRoute)

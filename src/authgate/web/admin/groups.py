@@ -34,6 +34,7 @@ from authgate.web.admin.conventions import (
     require_match,
     url,
 )
+from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["groups"])
 MAX_MEMBERS = 1000
@@ -74,6 +75,7 @@ async def list_groups(
 
 
 @router.post("/groups", status_code=201, summary="Create a group", openapi_extra=body_doc(NewGroup))
+@idempotent
 async def create_group(request: Request, admin: AdminCaller) -> Response:
     await admin.require(GROUPS_WRITE)
     body = await read_body(request, NewGroup)
@@ -136,6 +138,7 @@ async def list_members(
     summary="Add a user to a group",
     openapi_extra=body_doc(NewMember),
 )
+@idempotent
 async def add_member(name: str, request: Request, admin: AdminCaller) -> Response:
     await admin.require(GROUPS_WRITE)
     access = admin.container.access

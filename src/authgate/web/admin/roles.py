@@ -32,6 +32,7 @@ from authgate.web.admin.conventions import (
     require_match,
     url,
 )
+from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["roles"])
 MAX_ITEMS = 1000
@@ -72,6 +73,7 @@ async def list_roles(
 
 
 @router.post("/roles", status_code=201, summary="Create a role", openapi_extra=body_doc(NewRole))
+@idempotent
 async def create_role(request: Request, admin: AdminCaller) -> Response:
     await admin.require(ROLES_WRITE)
     body = await read_body(request, NewRole)
