@@ -230,7 +230,7 @@ class Container:
             remote_jwks=remote_jwks,
             forward_auth=build_forward_auth(
                 settings.forward_auth,
-                RouteStore(db, clock, engine.changed),
+                RouteStore(db, clock, engine.changed, audit),
                 credentials,
                 engine,
                 watch,

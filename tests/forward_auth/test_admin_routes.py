@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from authgate.container import Container
+from authgate.storage.models import AuditEventRow
 from tests.forward_auth.conftest import ask
 from tests.web.test_admin_api import Admins
 
@@ -121,3 +123,32 @@ async def test_reading_and_writing_need_their_permissions(
     refused = await http.post(ROUTES, json={"path": "/a", "public": True}, headers=reader)
     assert refused.status_code == 403
     assert refused.json()["permission"] == "authgate:routes.write"
+
+
+async def test_every_change_is_in_the_audit_log(
+    http: httpx.AsyncClient, container: Container, operator: dict[str, str]
+) -> None:
+    """docs/events.md: route:created, route:updated and route:deleted, naming the rule and
+    the caller."""
+    created = await http.post(ROUTES, json={"path": "/status", "public": True}, headers=operator)
+    route_id = created.json()["id"]
+    changed = await http.patch(
+        created.headers["location"], json={"public": False, "permission": "orders:read"},
+        headers=operator,
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert (await http.delete(created.headers["location"], headers=operator)).status_code == 204
+    async with container.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(AuditEventRow.tag, AuditEventRow.subject, AuditEventRow.actor)
+                .where(AuditEventRow.tag.like("route:%"))
+                .order_by(AuditEventRow.id)
+            )
+        ).all()
+    assert [(tag, subject) for tag, subject, _ in rows] == [
+        ("route:created", f"route:{route_id}"),
+        ("route:updated", f"route:{route_id}"),
+        ("route:deleted", f"route:{route_id}"),
+    ]
+    assert all(actor and actor.startswith("client:") for _, _, actor in rows)

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import NotFound
 from authgate.forwardauth.routes import RouteRule, rule
@@ -112,10 +114,13 @@ class RouteFields:
 
 
 class RouteStore:
-    def __init__(self, db: Database, clock: Clock, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, on_change: Callable[[], None], audit: AuditLog
+    ) -> None:
         self._db = db
         self._clock = clock
         self._on_change = on_change
+        self._audit = audit
 
     async def all(self) -> list[StoredRoute]:
         async with self._db.transaction() as session:
@@ -150,7 +155,9 @@ class RouteStore:
                 raise NotFound(f"no forward-auth route {route_id!r}")
             return StoredRoute.from_row(row)
 
-    async def create(self, fields: RouteFields, position: int | None) -> StoredRoute:
+    async def create(
+        self, ctx: AuditContext, fields: RouteFields, position: int | None
+    ) -> StoredRoute:
         fields.check()
         async with self._db.transaction() as session:
             if position is None:
@@ -163,10 +170,19 @@ class RouteStore:
             await session.flush()
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             stored = StoredRoute.from_row(row)
+            await self._audit.append(
+                session,
+                AuditTag.ROUTE_CREATED,
+                ctx,
+                subject=f"route:{row.id}",
+                details=stored.to_json(),
+            )
         self._on_change()
         return stored
 
-    async def update(self, route_id: str, fields: RouteFields, position: int) -> StoredRoute:
+    async def update(
+        self, ctx: AuditContext, route_id: str, fields: RouteFields, position: int
+    ) -> StoredRoute:
         fields.check()
         async with self._db.transaction() as session:
             row = await session.get(ForwardAuthRouteRow, route_id, with_for_update=True)
@@ -176,16 +192,30 @@ class RouteStore:
             row.position = position
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             stored = StoredRoute.from_row(row)
+            await self._audit.append(
+                session,
+                AuditTag.ROUTE_UPDATED,
+                ctx,
+                subject=f"route:{row.id}",
+                details=stored.to_json(),
+            )
         self._on_change()
         return stored
 
-    async def delete(self, route_id: str) -> None:
+    async def delete(self, ctx: AuditContext, route_id: str) -> None:
         async with self._db.transaction() as session:
             row = await session.get(ForwardAuthRouteRow, route_id)
             if row is None:
                 raise NotFound(f"no forward-auth route {route_id!r}")
             await session.delete(row)
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
+            await self._audit.append(
+                session,
+                AuditTag.ROUTE_DELETED,
+                ctx,
+                subject=f"route:{route_id}",
+                details={"path": row.path},
+            )
         self._on_change()
 
     async def count(self) -> int:

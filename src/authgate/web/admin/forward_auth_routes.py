@@ -141,7 +141,7 @@ async def create_route(request: Request, admin: AdminCaller) -> Response:
     store = admin.container.forward_auth.routes
     if await store.count() >= MAX_ROUTES:
         raise InvalidInput(f"at most {MAX_ROUTES} forward-auth routes")
-    route = await store.create(body.fields(), body.position)
+    route = await store.create(admin.ctx, body.fields(), body.position)
     return object_response(route.to_json(), 201, _location(request, route))
 
 
@@ -164,7 +164,7 @@ async def update_route(route_id: str, request: Request, admin: AdminCaller) -> R
     body = await read_body(request, RouteChange)
     fields, position = body.applied_to(current)
     require_match(request, current.to_json())
-    route = await store.update(current.id, fields, position)
+    route = await store.update(admin.ctx, current.id, fields, position)
     return object_response(route.to_json())
 
 
@@ -176,5 +176,5 @@ async def delete_route(route_id: str, request: Request, admin: AdminCaller) -> R
     store = admin.container.forward_auth.routes
     current = await store.get(path_key(route_id, "route"))
     require_match(request, current.to_json())
-    await store.delete(current.id)
+    await store.delete(admin.ctx, current.id)
     return no_content()
