@@ -19,7 +19,7 @@ from authgate.errors import StorageUnavailable
 from authgate.revocations.feed import forget_expired
 from authgate.settings import ACCESS_POLL_SECONDS, Settings
 from authgate.storage.migrate import require_current
-from authgate.web import account, authorize, authzen, errors, login, ops, wellknown
+from authgate.web import account, authorize, authzen, console, errors, login, ops, wellknown
 from authgate.web.admin import routes as admin_routes
 from authgate.web.authzen import AuthZenFastPath
 from authgate.web.fastpath import OAuthFastPath
@@ -82,7 +82,7 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (ops, wellknown, login, account, authorize, authzen, admin_routes):
+    for module in (ops, wellknown, login, account, authorize, authzen, admin_routes, console):
         app.include_router(module.router)
     app.include_router(revocation_feed_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

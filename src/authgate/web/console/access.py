@@ -1,0 +1,144 @@
+"""Roles (with what they inherit) and bindings. Creating a role or a binding goes through
+the admin policy's escalation rules: nobody hands out what they do not hold."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from authgate.errors import AuthGateError
+from authgate.rbac.service import MAX_PAGE, ROOT
+from authgate.web.console.common import (
+    BINDINGS_READ,
+    BINDINGS_WRITE,
+    NOT_CONFIRMED,
+    ROLES_READ,
+    ROLES_WRITE,
+    Console,
+    confirmed,
+)
+from authgate.web.console.session import enter
+
+router = APIRouter(include_in_schema=False)
+
+
+# -- roles --------------------------------------------------------------------------------
+
+
+@router.get("/console/roles")
+async def roles(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    return await _roles_page(c)
+
+
+async def _roles_page(
+    c: Console, status: int = 200, error: str | None = None, notice: str | None = None
+) -> Response:
+    if not await c.holds(ROLES_READ):
+        return c.render("forbidden.html", 403)
+    listed = await c.container.access.list_roles(None, MAX_PAGE)
+    effective = {r.name: sorted(await c.policy.role_permissions(r.name)) for r in listed}
+    return c.render(
+        "roles.html",
+        status,
+        error=error,
+        notice=notice,
+        roles=listed,
+        effective=effective,
+        may_write=await c.holds(ROLES_WRITE),
+    )
+
+
+@router.post("/console/roles")
+async def create_role(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    fields = await c.form()
+    if fields is None:
+        return c.refused()
+    name = fields.get("name", "")
+    permissions = fields.get("permissions", "").split()
+    inherits = fields.get("inherits", "").split()
+    try:
+        await c.policy.check_new_role(c.actor, name, permissions, inherits)
+        await c.container.access.create_role(c.ctx, name, permissions, inherits)
+    except AuthGateError as exc:
+        return await _roles_page(c, exc.status, exc.message)
+    return await _roles_page(c, 201, notice=f"Role {name} created.")
+
+
+# -- bindings -----------------------------------------------------------------------------
+
+
+@router.get("/console/bindings")
+async def bindings(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    return await _bindings_page(c)
+
+
+async def _bindings_page(
+    c: Console, status: int = 200, error: str | None = None, notice: str | None = None
+) -> Response:
+    """Every binding the administrator may read at its scope."""
+    if not c.may_somewhere(BINDINGS_READ):
+        return c.render("forbidden.html", 403)
+    shown = []
+    after: str | None = None
+    while True:
+        batch = await c.container.access.list_bindings(after, MAX_PAGE)
+        shown += [b for b in batch if await c.holds(BINDINGS_READ, b.scope)]
+        if len(batch) < MAX_PAGE:
+            break
+        after = batch[-1].id
+    role_names = [r.name for r in await c.container.access.list_roles(None, MAX_PAGE)]
+    return c.render(
+        "bindings.html",
+        status,
+        error=error,
+        notice=notice,
+        bindings=shown,
+        role_names=role_names,
+        may_write=c.may_somewhere(BINDINGS_WRITE),
+    )
+
+
+@router.post("/console/bindings")
+async def create_binding(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    fields = await c.form()
+    if fields is None:
+        return c.refused()
+    role = fields.get("role", "")
+    member = fields.get("member", "")
+    try:
+        path = await c.policy.check_bind(c.actor, role, fields.get("scope") or ROOT)
+        made = await c.container.access.bind(c.ctx, role, member, path)
+    except AuthGateError as exc:
+        return await _bindings_page(c, exc.status, exc.message)
+    return await _bindings_page(c, 201, notice=f"Bound {role} to {member} on {path} ({made.id}).")
+
+
+@router.post("/console/bindings/{binding_id}/delete")
+async def delete_binding(request: Request, binding_id: str) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    fields = await c.form()
+    if fields is None:
+        return c.refused()
+    if not confirmed(fields):
+        return await _bindings_page(c, 400, NOT_CONFIRMED)
+    try:
+        binding = await c.container.access.get_binding(binding_id[:100])
+        await c.policy.check_unbind(c.actor, binding)
+        await c.container.access.unbind(c.ctx, binding.id)
+    except AuthGateError as exc:
+        return await _bindings_page(c, exc.status, exc.message)
+    return await _bindings_page(c, notice=f"Binding {binding.id} removed.")

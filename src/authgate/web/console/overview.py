@@ -1,0 +1,199 @@
+"""The dashboard, the access checker and the audit log."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from authgate.audit.log import AuditFilter, event_json
+from authgate.errors import AuthGateError
+from authgate.rbac.index import Decision
+from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
+from authgate.storage.models import AuditEventRow
+from authgate.web.console.common import (
+    AUDIT_READ,
+    BINDINGS_READ,
+    CLIENTS_READ,
+    GROUPS_READ,
+    ROLES_READ,
+    USERS_READ,
+    Console,
+)
+from authgate.web.console.session import enter
+
+router = APIRouter(include_in_schema=False)
+COUNT_CAP = 5000
+RECENT = 20
+AUDIT_PAGE = 100
+
+
+async def _count(fetch: Callable[[str | None], Awaitable[Sequence[Any]]], key: str) -> str:
+    """Counted page by page, up to :data:`COUNT_CAP` (then shown as "5000+")."""
+    total, after = 0, None
+    while total < COUNT_CAP:
+        batch = await fetch(after)
+        total += len(batch)
+        if len(batch) < MAX_PAGE:
+            return str(total)
+        after = getattr(batch[-1], key)
+    return f"{COUNT_CAP}+"
+
+
+async def _counts(c: Console) -> list[tuple[str, str, str]]:
+    """(label, count, link) for each kind of object the administrator may list at ``/``."""
+    container = c.container
+    counts = []
+    if await c.holds(USERS_READ):
+        n = await _count(lambda a: container.users.page(a, MAX_PAGE), "id")
+        counts.append(("Users", n, "/console/users"))
+    if await c.holds(CLIENTS_READ):
+        n = await _count(lambda a: container.clients.page(a, MAX_PAGE), "client_id")
+        counts.append(("Clients", n, "/console/clients"))
+    if await c.holds(ROLES_READ):
+        n = await _count(lambda a: container.access.list_roles(a, MAX_PAGE), "name")
+        counts.append(("Roles", n, "/console/roles"))
+    if await c.holds(GROUPS_READ):
+        n = await _count(lambda a: container.access.list_groups(a, MAX_PAGE), "name")
+        counts.append(("Groups", n, "/console/groups"))
+    if await c.holds(BINDINGS_READ):
+        n = await _count(lambda a: container.access.list_bindings(a, MAX_PAGE), "id")
+        counts.append(("Bindings", n, "/console/bindings"))
+    return counts
+
+
+async def _who(c: Console, events: Sequence[AuditEventRow]) -> dict[str, str]:
+    """``user:<id>`` → ``user:<id> (username)`` for the actors and subjects shown."""
+    names: dict[str, str] = {}
+    for event in events:
+        for member in (event.actor, event.subject):
+            if member and member.startswith("user:") and member not in names:
+                user = await c.container.users.get_by_id(member[5:])
+                names[member] = user.username if user else ""
+    return {k: v for k, v in names.items() if v}
+
+
+@router.get("/console")
+async def dashboard(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    events = await c.container.audit.recent(RECENT) if await c.holds(AUDIT_READ) else None
+    names = await _who(c, events or [])
+    return c.render("dashboard.html", counts=await _counts(c), events=events, names=names)
+
+
+# -- access checker ---------------------------------------------------------------------
+
+
+@router.get("/console/check")
+async def checker(request: Request) -> Response:
+    """ "May user X do Y on Z?": the engine's decision and its reason. Needs
+    ``bindings.read`` at the resource path (the reason names the binding that matched)."""
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    query = request.query_params
+    subject = query.get("subject", "")[:300].strip()
+    permission = query.get("permission", "")[:200].strip()
+    resource = query.get("resource", "")[:1000].strip() or ROOT
+    decision: Decision | None = None
+    if subject and permission:
+        try:
+            path = check_scope(resource)
+            await c.require(BINDINGS_READ, path)
+        except AuthGateError as exc:
+            return _checker_page(c, subject, permission, resource, None, exc.status, exc.message)
+        kind, sep, ident = subject.partition(":")
+        if not sep:
+            kind, ident = "user", subject
+        decision = await c.container.engine.check(kind, ident, permission, path)
+    elif not await c.holds(BINDINGS_READ):
+        return c.render("forbidden.html", 403)
+    return _checker_page(c, subject, permission, resource, decision)
+
+
+def _checker_page(
+    c: Console,
+    subject: str,
+    permission: str,
+    resource: str,
+    decision: Decision | None,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return c.render(
+        "check.html",
+        status,
+        error=error,
+        subject=subject,
+        permission=permission,
+        resource=resource,
+        decision=decision,
+    )
+
+
+# -- audit log --------------------------------------------------------------------------
+
+
+def _audit_filter(request: Request) -> tuple[AuditFilter, dict[str, str]]:
+    query = request.query_params
+    given = {k: query.get(k, "")[:200].strip() for k in ("tag", "actor", "subject")}
+    where = AuditFilter(
+        actor=given["actor"] or None,
+        subject=given["subject"] or None,
+        tags=(given["tag"],) if given["tag"] else (),
+    )
+    return where, given
+
+
+async def _newest(c: Console, where: AuditFilter) -> list[AuditEventRow]:
+    """The last :data:`AUDIT_PAGE` matching events, newest first. The log is read in id
+    order, so a filtered view walks every match (the log offers no reverse order yet)."""
+    if not (where.actor or where.subject or where.tags):
+        return await c.container.audit.recent(AUDIT_PAGE)
+    tail: deque[AuditEventRow] = deque(maxlen=AUDIT_PAGE)
+    async for row in c.container.audit.export(where):
+        tail.append(row)
+    return list(reversed(tail))
+
+
+@router.get("/console/audit")
+async def audit_log(request: Request) -> Response:
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    if not await c.holds(AUDIT_READ):
+        return c.render("forbidden.html", 403)
+    where, given = _audit_filter(request)
+    export = "/console/audit/export?" + str(request.query_params)
+    events = await _newest(c, where)
+    return c.render(
+        "audit.html", events=events, names=await _who(c, events), given=given, export=export
+    )
+
+
+@router.get("/console/audit/export")
+async def audit_export(request: Request) -> Response:
+    """Every matching event as JSON lines, oldest first (as the admin API exports them)."""
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    if not await c.holds(AUDIT_READ):
+        return c.render("forbidden.html", 403)
+    where, _ = _audit_filter(request)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for row in c.container.audit.export(where):
+            yield json.dumps(event_json(row), separators=(",", ":")).encode() + b"\n"
+
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Disposition": 'attachment; filename="audit-events.jsonl"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)

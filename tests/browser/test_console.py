@@ -1,0 +1,224 @@
+"""The web console as an administrator uses it, in a real chromium against a real server:
+sign-in through AuthGate's own code flow with a TOTP code, then a user, a group, a role
+binding that changes the access checker's answer, an API key revoked, a client secret
+rotated, and each of those found in the audit log. Screenshots of the main pages go to
+``test-artifacts/console/``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.support import create_account, off_the_event_loop
+from tests.support.server import CHROMIUM, RunningServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+).expect
+pyotp = pytest.importorskip("pyotp")
+
+ADMIN = ("admin", "admin-password-for-tests")  # made by ``authgate init`` (tests/support)
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+WIDE = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 812}
+
+
+def _cli_json(server: RunningServer, *args: str) -> dict[str, object]:
+    result = off_the_event_loop(server.cli, *args, "--json")
+    answer: dict[str, object] = json.loads(result.stdout)
+    return answer
+
+
+@pytest.fixture(scope="module")
+def totp_secret(server: RunningServer) -> str:
+    """The administrator's second factor, active at once (spec §4)."""
+    return str(_cli_json(server, "user", "mfa", "enroll", ADMIN[0])["secret"])
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _sign_in_with_totp(page: Page, secret: str) -> None:
+    """``/console`` → the login page → the second-factor page → back in the console."""
+    page.goto("/console")
+    assert urlsplit(page.url).path == "/login"
+    page.fill('input[autocomplete="username"]', ADMIN[0])
+    page.fill('input[autocomplete="current-password"]', ADMIN[1])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    page.fill('input[autocomplete="one-time-code"]', pyotp.TOTP(secret).now())
+    with page.expect_navigation(url="**/console"):
+        page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def _check(page: Page, subject: str, permission: str, resource: str) -> str:
+    page.goto("/console/check")
+    page.get_by_label("Subject").fill(subject)
+    page.get_by_label("Permission").fill(permission)
+    page.get_by_label("Resource path").fill(resource)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check").click()
+    return page.get_by_role("region", name="Decision").inner_text()
+
+
+def _audit_shows(page: Page, tag: str, text: str) -> None:
+    page.goto("/console/audit")
+    page.get_by_label("Event tag").fill(tag)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Filter").click()
+    row = page.get_by_role("table").locator("tbody tr").filter(has_text=text).first
+    expect(row.get_by_role("cell").nth(2)).to_have_text(ADMIN[0])  # the actor
+
+
+def test_an_administrator_manages_access_from_the_console(
+    page: Page, server: RunningServer, totp_secret: str
+) -> None:
+    tag = secrets.token_hex(3)
+    newbie, group, role = f"newbie-{tag}", f"ops-{tag}", f"orders-reader-{tag}"
+    _cli_json(
+        server,
+        "api",
+        "create",
+        "--audience",
+        f"https://orders-{tag}.example",
+        "--name",
+        "Orders",
+        "--permission",
+        "orders:read",
+    )
+    _cli_json(server, "role", "create", role, "--permission", "orders:read")
+    billing = _cli_json(
+        server, "client", "create", "--name", f"Billing {tag}", "--grant-type", "client_credentials"
+    )
+    page.set_viewport_size(WIDE)
+    _sign_in_with_totp(page, totp_secret)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    console = cookies["authgate_console"]  # http issuer: no __Host- prefix, not Secure
+    assert console["httpOnly"] and console["sameSite"] == "Lax"
+    assert "authgate_console_flow" not in cookies  # spent at the callback
+    _shot(page, "dashboard")
+
+    # A user, created from the users page, lands on their detail page.
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Users").click()
+    page.get_by_label("Username", exact=True).fill(newbie)
+    page.get_by_label("Password (optional").fill("pw-" + secrets.token_hex(10))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("heading", name=f"User {newbie}")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("User created.")
+    page.goto(f"/console/users?q={newbie[:8]}")
+    expect(page.get_by_role("link", name=newbie)).to_be_visible()
+    _shot(page, "users")
+
+    # A group with the user in it.
+    page.goto("/console/groups")
+    page.get_by_label("Name").fill(group)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create group").click()
+    card = page.get_by_role("region", name=f"Group {group}")
+    card.get_by_label("Add a user").fill(newbie)
+    with page.expect_navigation():
+        card.get_by_role("button", name=f"Add to {group}").click()
+    expect(page.get_by_role("region", name=f"Group {group}")).to_contain_text(newbie)
+
+    # The access checker's answer changes once the group gets the role at a scope.
+    before = _check(page, newbie, "orders:read", "org:acme/project:orders")
+    assert before.startswith("Denied")
+    page.goto("/console/bindings")
+    page.get_by_label("Role").select_option(role)
+    page.get_by_label("Member").fill(f"group:{group}")
+    page.get_by_label("Scope").fill("org:acme")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Bind role").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Bound {role} to group:{group}")
+    after = _check(page, newbie, "orders:read", "org:acme/project:orders")
+    assert after.startswith("Allowed")
+    assert role in after  # the reason names the binding that matched
+    _shot(page, "access-checker")
+    assert _check(page, newbie, "orders:read", "org:other").startswith("Denied")
+
+    # Revoking the user's API key, after ticking the confirmation box.
+    key = _cli_json(server, "apikey", "create", "--user", newbie, "--name", "laptop")
+    detail = f"/console/users?q={newbie}"
+    page.goto(detail)
+    with page.expect_navigation():
+        page.get_by_role("link", name=newbie).click()
+    keycard = page.get_by_role("region", name="API key laptop")
+    expect(keycard).to_contain_text(str(key["id"]))
+    keycard.get_by_label(f"Yes, revoke key {key['id']}").check()
+    with page.expect_navigation():
+        keycard.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("status")).to_contain_text(f"API key {key['id']} revoked.")
+    expect(page.get_by_role("region", name="API key laptop")).to_contain_text("(revoked)")
+    _shot(page, "user-detail")
+
+    # Rotating a client secret: the new one is shown once.
+    page.goto("/console/clients")
+    client_card = page.get_by_role("region", name=f"Client Billing {tag}")
+    client_card.get_by_label("Yes, replace the secret").check()
+    with page.expect_navigation():
+        client_card.get_by_role("button", name="Rotate secret").click()
+    shown = page.get_by_test_id("new-client-secret").inner_text()
+    assert shown and shown != billing["client_secret"]
+    page.goto("/console/clients")
+    expect(page.get_by_test_id("new-client-secret")).to_have_count(0)
+
+    # Each change is in the audit log, done by the signed-in administrator.
+    _audit_shows(page, "user:created", newbie)
+    _audit_shows(page, "group:member-added", f"group:{group}")
+    _audit_shows(page, "binding:created", "org:acme")
+    _audit_shows(page, "apikey:revoked", str(key["id"]))
+    _audit_shows(page, "client:secret-rotated", str(billing["client_id"]))
+    page.goto("/console/audit")
+    expect(page.get_by_role("table").locator("tbody")).to_contain_text("user:")
+    _shot(page, "audit-log")
+
+    page.set_viewport_size(PHONE)
+    page.goto("/console")
+    _shot(page, "dashboard-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "the dashboard must not scroll sideways on a phone"
+
+    # A form posted without its CSRF token changes nothing.
+    refused = page.request.post("/console/groups", form={"name": f"forged-{tag}"})
+    assert refused.status == 403
+    page.goto("/console/groups")
+    expect(page.get_by_text(f"forged-{tag}")).to_have_count(0)
+
+    # Signing out ends the console session with the AuthGate session.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/?logged_out=1")
+    page.goto("/console")
+    assert urlsplit(page.url).path == "/login"
+
+
+def test_a_user_without_admin_permissions_sees_a_refusal(page: Page, server: RunningServer) -> None:
+    account = create_account(server, "plain")
+    page.goto("/console")
+    page.fill('input[autocomplete="username"]', account.username)
+    page.fill('input[autocomplete="current-password"]', account.password)
+    with page.expect_navigation(url="**/console"):
+        page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    assert page.get_by_role("navigation", name="Console").get_by_role("link").count() <= 1
+    response = page.request.get("/console/users")
+    assert response.status == 403
