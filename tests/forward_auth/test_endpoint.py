@@ -238,9 +238,9 @@ async def test_the_first_matching_rule_decides(
 ) -> None:
     """Config rules come first; a later admin-managed rule for the same path changes
     nothing, one for a path no config rule matches takes effect at once."""
-    await container.forward_auth.routes.create(RouteFields("/orders", public=True), None)
+    await container.forward_auth.routes.create(CLI, RouteFields("/orders", public=True), None)
     await container.forward_auth.routes.create(
-        RouteFields("/reports/{id}", permission="orders:read"), None
+        CLI, RouteFields("/reports/{id}", permission="orders:read"), None
     )
     assert (await ask(http, "/orders")).status_code == 401
     assert (await ask(http, "/reports/7", orders_token)).status_code == 200
