@@ -136,6 +136,24 @@ async def test_keys_belong_to_their_caller_and_secrets_stay_sealed(
         assert first.json()["id"].encode() not in row.response
 
 
+async def test_a_replay_asks_again_for_what_the_first_answer_needed(
+    http: httpx.AsyncClient, container: Container, admins: Admins
+) -> None:
+    """A new client's secret is shown once, in the first answer. A caller whose
+    ``clients.write`` was taken away since cannot fetch it again by replaying the key."""
+    await admins.role("client-admin", "authgate:clients.write")
+    caller_id, headers = await admins.client(("client-admin", "/"))
+    body = {"name": "billing", "grant_types": ["client_credentials"]}
+    first = await http.post("/admin/v1/clients", json=body, headers=headers | KEY)
+    assert first.status_code == 201, first.text
+    assert first.json()["client_secret"]
+    for binding in await container.access.list_bindings(member=f"client:{caller_id}"):
+        await container.access.unbind(CLI, binding.id)
+    replay = await http.post("/admin/v1/clients", json=body, headers=headers | KEY)
+    assert_error(replay, 403, "insufficient_scope")
+    assert first.json()["client_secret"] not in replay.text
+
+
 async def test_an_answer_is_remembered_for_24_hours(
     http: httpx.AsyncClient, container: Container, clock: FrozenClock
 ) -> None:

@@ -89,6 +89,9 @@ class AdminPolicy:
     def __init__(self, engine: AccessEngine, access: AccessService) -> None:
         self._engine = engine
         self._access = access
+        #: Every (permission, scope) found held: what this request's answer relied on, so
+        #: a replay of that answer (``Idempotency-Key``) can ask again.
+        self.relied_on: set[tuple[str, str]] = set()
 
     async def holds(self, actor: Actor, permission: str, scope: str = ROOT) -> bool:
         """Held without a condition. Administration happens outside any resource's
@@ -98,7 +101,10 @@ class AdminPolicy:
         if not actor.key_allows(permission):
             return False
         decision = await self._engine.check(actor.subject_type, actor.subject_id, permission, scope)
-        return decision.allowed and decision.grant is not None and decision.grant.condition is None
+        held = decision.allowed and decision.grant is not None and decision.grant.condition is None
+        if held:
+            self.relied_on.add((permission, scope))
+        return held
 
     async def require(self, actor: Actor, permission: str, scope: str = ROOT) -> None:
         if not await self.holds(actor, permission, scope):

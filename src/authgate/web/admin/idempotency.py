@@ -7,7 +7,9 @@ path and body: the same key with another request is 422 ``idempotency_key_reused
 retry while the first request still runs is 409 ``idempotency_key_in_use``. Only a
 success is remembered (for 24 hours): a request that failed may be sent again with the
 same key. Remembered answers are sealed with a key derived from the master key, since
-some (a new API key, a client secret) hold a secret shown only once.
+some (a new API key, a client secret) hold a secret shown only once; and a replay asks
+the access engine again for every permission the first answer relied on, so a caller
+who has lost a permission since cannot fetch that secret again.
 """
 
 from __future__ import annotations
@@ -81,13 +83,19 @@ def _fingerprint(request: Request, body: bytes) -> str:
 
 def _seal(admin: Admin, caller: str, key: str, response: Response) -> bytes:
     kept = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
-    data = {"headers": kept, "body": base64.b64encode(bytes(response.body)).decode("ascii")}
+    data = {
+        "headers": kept,
+        "body": base64.b64encode(bytes(response.body)).decode("ascii"),
+        "relied_on": sorted(admin.policy.relied_on),
+    }
     plain = json.dumps(data, sort_keys=True).encode()
     return admin.container.master.seal(plain, f"idempotent answer:{caller}:{key}")
 
 
-def _replay(admin: Admin, caller: str, key: str, status: int, sealed: bytes) -> Response:
+async def _replay(admin: Admin, caller: str, key: str, status: int, sealed: bytes) -> Response:
     data = json.loads(admin.container.master.open(sealed, f"idempotent answer:{caller}:{key}"))
+    for permission, scope in data.get("relied_on", ()):
+        await admin.require(permission, scope)
     headers = {**data["headers"], "Idempotent-Replayed": "true"}
     return Response(base64.b64decode(data["body"]), status, headers)
 
@@ -119,7 +127,7 @@ async def once(
             raise KeyReused(
                 f"this {HEADER} was used for a different request; use a new key for a new request"
             )
-        return _replay(admin, caller, key, earlier.status, earlier.response)
+        return await _replay(admin, caller, key, earlier.status, earlier.response)
     try:
         response = await handle()
     except BaseException:
