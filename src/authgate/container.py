@@ -46,6 +46,7 @@ from authgate.ratelimit.throttle import (
 from authgate.rbac.engine import AccessEngine
 from authgate.rbac.fanout import ChangeFanout
 from authgate.rbac.service import AccessService
+from authgate.revocations.feed import forget_expired
 from authgate.sessions.service import SessionService
 from authgate.settings import ACCESS_POLL_SECONDS, KEY_REFRESH_SECONDS, Settings
 from authgate.storage.changes import ChangeWatch
@@ -239,6 +240,20 @@ class Container:
             ),
             redis=redis,
         )
+
+    async def flush_usage(self) -> None:
+        """Write API keys' last-use times (kept in memory between flushes)."""
+        await self.api_key_auth.flush_usage()
+
+    async def purge_expired(self) -> dict[str, int]:
+        """Delete what has expired for good; any replica may run it (it is idempotent).
+        Returns how many rows of each kind went."""
+        now = self.clock.now()
+        return {
+            "sessions": await self.sessions.purge_expired(),
+            "access_tokens": await self.oauth.store.purge_expired_access_tokens(now),
+            "revocation_events": await forget_expired(self.db, now),
+        }
 
     async def close(self) -> None:
         await self.fanout.flush()

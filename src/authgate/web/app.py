@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate import __version__
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
-from authgate.revocations.feed import forget_expired
 from authgate.settings import ACCESS_POLL_SECONDS, Settings
 from authgate.storage.migrate import require_current
 from authgate.web import account, authorize, authzen, console, errors, login, ops, wellknown
@@ -99,22 +98,25 @@ def create_app(settings: Settings, container: Container | None = None) -> AuthGa
     return AuthGateApp(ForwardAuthFastPath(logged, current, app.state.metrics), app)
 
 
-HOUSEKEEPING_SECONDS = 600
+USAGE_FLUSH_SECONDS = 30
+PURGE_EVERY = 20  # flushes: expired rows go every ten minutes
 log = logging.getLogger("authgate.web")
 
 
 async def _housekeeping(container: Container) -> None:
-    """Delete expired sessions now and then (any replica may do it; it is idempotent)."""
+    """Write API keys' last-use times every half minute, and delete expired sessions,
+    opaque access tokens and revocation events every ten minutes."""
+    ticks = 0
     while True:
+        await asyncio.sleep(USAGE_FLUSH_SECONDS)
+        ticks += 1
         try:
-            purged = await container.sessions.purge_expired()
-            if purged:
-                log.info("expired sessions deleted", extra={"count": purged})
-            forgotten = await forget_expired(container.db, container.clock.now())
-            if forgotten:
-                log.info("expired revocation events deleted", extra={"count": forgotten})
+            await container.flush_usage()
+            if ticks % PURGE_EVERY == 0:
+                purged = await container.purge_expired()
+                if any(purged.values()):
+                    log.info("expired rows deleted", extra=purged)
         except StorageUnavailable:
             pass
         except Exception:  # a bug here must not end housekeeping for good
-            log.exception("session purge failed")
-        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            log.exception("housekeeping failed")
