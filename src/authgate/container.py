@@ -135,14 +135,14 @@ class Container:
         clients = ClientService(
             db, digester, audit, clock, max_access_token_ttl=settings.max_token_ttl
         )
-        apis = ApiService(db, audit, clock)
-        access = AccessService(db, audit, clock)
         engine_config = EngineConfig(
             issuer=settings.issuer,
             access_token_ttl=settings.access_token_ttl,
             refresh_token_ttl=settings.refresh_token_ttl,
             id_token_ttl=settings.id_token_ttl,
         )
+        apis = ApiService(db, audit, clock, builtin=engine_config.admin_audience)
+        access = AccessService(db, audit, clock)
         watch = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS)
         revoked = ChangeWatch(db, poll_seconds=ACCESS_POLL_SECONDS, counter=REVOCATIONS_COUNTER)
         token_store = SqlTokenStore(db, on_revoked=revoked.invalidate, now=clock.now)

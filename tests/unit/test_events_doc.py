@@ -18,3 +18,20 @@ def test_every_tag_is_documented_and_nothing_else() -> None:
 def test_tags_are_namespaced() -> None:
     for tag in AuditTag:
         assert re.fullmatch(r"[a-z]+(:[a-z-]+)+", tag.value), tag
+
+
+def test_the_scope_of_every_tag_is_documented() -> None:
+    """The "Scopes" table names, for every tag, which scope its events carry."""
+    text = DOC.read_text()
+    table = text[text.index("## Scopes") : text.index("## Tags")]
+    names = [
+        name
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([a-z:*-]+)`", line.split("|")[1])
+    ]
+    for tag in AuditTag:
+        assert any(
+            tag.value == name or (name.endswith(":*") and tag.value.startswith(name[:-1]))
+            for name in names
+        ), f"docs/events.md does not say which scope {tag.value} carries"

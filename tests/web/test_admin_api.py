@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.events import AuditTag
 from authgate.container import Container
+from authgate.rbac.admin import AdminPolicy
 from authgate.storage.models import AuditEventRow, GroupMemberRow, GroupRow
 from tests.conformance.conftest import (
     Registered,
@@ -216,6 +217,36 @@ async def test_a_stale_if_match_is_412_and_changes_nothing(
     after = await http.get(ROLES + "/reader", headers=root)
     assert after.json()["permissions"] == ["orders:read"]
     assert after.headers["etag"] == current
+
+
+async def test_if_match_is_checked_again_where_the_change_is_written(
+    http: httpx.AsyncClient,
+    container: Container,
+    admins: Admins,
+    root: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 9110 §13.1.1 and §3.3 of RFC 7232's lost-update problem: another writer
+    changing the role after the request's first look (here, while its escalation check
+    runs) must still turn the request into a 412, not a silent overwrite."""
+    await admins.role("reader", "orders:read")
+    current = (await http.get(ROLES + "/reader", headers=root)).headers["etag"]
+    check = AdminPolicy.check_role_change
+
+    async def meanwhile(self: AdminPolicy, *args: Any, **kwargs: Any) -> None:
+        await check(self, *args, **kwargs)
+        await container.access.update_role(CLI, "reader", permissions=["orders:read", "x:y"])
+
+    monkeypatch.setattr(AdminPolicy, "check_role_change", meanwhile)
+    patched = await http.patch(
+        ROLES + "/reader",
+        json={"permissions": ["orders:write"]},
+        headers=root | {"If-Match": current},
+    )
+    assert_error(patched, 412, "precondition_failed")
+    monkeypatch.undo()
+    after = await http.get(ROLES + "/reader", headers=root)
+    assert after.json()["permissions"] == ["orders:read", "x:y"], "the other writer's change"
 
 
 async def test_if_match_names_the_current_etag_star_or_one_of_a_list(

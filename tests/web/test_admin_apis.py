@@ -147,3 +147,15 @@ async def test_apis_need_their_permissions(http: httpx.AsyncClient, admins: Admi
         response = await http.request(method, path, headers=headers, json={"name": "x"})
         body = assert_error(response, 403, "insufficient_scope")
         assert (body["permission"], body["scope"]) == (permission, "/")
+
+
+async def test_authgates_own_api_cannot_be_registered_again(
+    http: httpx.AsyncClient, container: Container, root: dict[str, str]
+) -> None:
+    """The admin API's audience exists without registration: a second API with that
+    audience would make one ``resource`` name two APIs (RFC 8707 §2)."""
+    own = container.oauth.config.admin_audience
+    made = await http.post(APIS, json={"audience": own, "name": "Mine"}, headers=root)
+    body = assert_error(made, 409, "conflict")
+    assert "AuthGate's own API" in body["error_description"]
+    assert await container.apis.get(own) is None

@@ -1,12 +1,13 @@
 """``/admin/v1/audit-events`` and ``authgate audit export`` (docs/admin-api.md): the audit
-log filtered by time (RFC 3339 §5.6 date-times), actor, subject and tags, in pages by
-event id, and streamed as JSON lines with the same filters and the same objects."""
+log filtered by time (RFC 3339 §5.6 date-times), actor, subject, tags and scope, in pages
+by event id, and streamed as JSON lines with the same filters and the same objects."""
 
 # ruff: noqa: F401, F811
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,12 @@ from authgate.audit.events import AuditContext, AuditTag
 from authgate.cli.main import app as cli
 from authgate.clock import FrozenClock
 from authgate.container import Container
+from tests.conformance.conftest import (
+    REVOKE,
+    Registered,
+    client_credentials,
+    token_request,
+)
 from tests.web.test_admin_api import (
     Admins,
     _model_changes_seen_at_once,
@@ -123,6 +130,8 @@ async def test_pages_go_by_event_id_and_keep_the_filters(
         {"tag": "x" * 400},
         {"tag": "false"},
         {"actor": ""},
+        {"scope": "not a scope"},
+        {"scope": ""},
     ],
     ids=[
         "words",
@@ -135,6 +144,8 @@ async def test_pages_go_by_event_id_and_keep_the_filters(
         "long",
         "not-a-tag",
         "empty",
+        "bad-scope",
+        "empty-scope",
     ],
 )
 async def test_bad_filters_are_400(
@@ -206,3 +217,127 @@ async def test_the_cli_exports_json_lines_to_stdout_or_a_file(
     assert f"{len(written)} events written" in err
     code, _, err = await asyncio.to_thread(run, "--since", "last tuesday")
     assert code != 0 and "RFC 3339" in err and err.count("\n") == 1
+
+
+@pytest.fixture
+async def scoped(container: Container) -> dict[str, str]:
+    """Objects at org:acme, below it, beside it (org:acme-two) and at the root; returns
+    the subject of each by name."""
+    subjects = {}
+    for name, scope in (
+        ("acme", "org:acme"),
+        ("team", "org:acme/team:a"),
+        ("two", "org:acme-two"),
+        ("rooted", "/"),
+    ):
+        user = await container.users.create(f"{name}-user", CLI, scope=scope)
+        subjects[name] = f"user:{user.id}"
+    client, _ = await container.clients.create(
+        CLI, name="acme app", grant_types=["client_credentials"], scope="org:acme/team:a"
+    )
+    subjects["client"] = f"client:{client.client_id}"
+    await container.access.create_role(CLI, "viewer", ["orders:read"])
+    binding = await container.access.bind(CLI, "viewer", "user:two-user", "org:acme/project:1")
+    subjects["binding"] = f"binding:{binding.id}"
+    return subjects
+
+
+async def test_events_show_their_scope_and_filter_by_it(
+    http: httpx.AsyncClient, root: dict[str, str], scoped: dict[str, str]
+) -> None:
+    response = await http.get(EXPORT, params={"scope": "org:acme"}, headers=root)
+    assert response.status_code == 200, response.text
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [(e["tag"], e["subject"], e["scope"]) for e in lines] == [
+        ("user:created", scoped["acme"], "org:acme"),
+        ("user:created", scoped["team"], "org:acme/team:a"),
+        ("client:created", scoped["client"], "org:acme/team:a"),
+        ("binding:created", scoped["binding"], "org:acme/project:1"),
+    ], "org:acme-two and / are not below org:acme"
+    paged = await walk(http, f"{EVENTS}?scope=org:acme&limit=2", root)
+    assert paged == lines
+    below = await walk(http, f"{EVENTS}?scope=org:acme/team:a", root)
+    assert [e["subject"] for e in below] == [scoped["team"], scoped["client"]]
+    beside = await walk(http, f"{EVENTS}?scope=org:acme-two", root)
+    assert [e["subject"] for e in beside] == [scoped["two"]]
+    everything = await walk(http, f"{EVENTS}?scope=/", root)
+    assert everything == await walk(http, EVENTS, root)
+    assert {e["scope"] for e in everything} >= {"/", "org:acme", "org:acme-two"}
+
+
+async def test_an_auditor_at_a_scope_reads_only_there(
+    http: httpx.AsyncClient, admins: Admins, scoped: dict[str, str]
+) -> None:
+    await admins.role("auditor", "authgate:audit.read")
+    _, acme = await admins.client(("auditor", "org:acme"))
+    for path in (EVENTS, EXPORT):
+        for params in ({}, {"scope": "/"}, {"scope": "org:acme-two"}):
+            response = await http.get(path, params=params, headers=acme)
+            body = assert_error(response, 403, "insufficient_scope")
+            assert (body["permission"], body["scope"]) == (
+                "authgate:audit.read",
+                params.get("scope", "/"),
+            )
+        for scope in ("org:acme", "org:acme/team:a"):
+            response = await http.get(path, params={"scope": scope}, headers=acme)
+            assert response.status_code == 200, response.text
+    seen = await walk(http, f"{EVENTS}?scope=org:acme", acme)
+    assert {e["subject"] for e in seen} >= {
+        scoped["acme"],
+        scoped["team"],
+        scoped["client"],
+        scoped["binding"],
+    }
+    # The rest is the binding that made this auditor: it too lives at org:acme.
+    assert scoped["two"] not in {e["subject"] for e in seen}
+    assert {e["scope"].split("/")[0] for e in seen} == {"org:acme"}
+
+
+async def test_the_cli_exports_by_scope(
+    container: Container, database_url: str, data_dir: Path, scoped: dict[str, str]
+) -> None:
+    env = {"AUTHGATE_DATA_DIR": str(data_dir), "AUTHGATE_DATABASE_URL": database_url}
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(cli, ["audit", "export", *args], env=env)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, out, _ = await asyncio.to_thread(run, "--scope", "org:acme/team:a")
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(e["subject"], e["scope"]) for e in lines] == [
+        (scoped["team"], "org:acme/team:a"),
+        (scoped["client"], "org:acme/team:a"),
+    ]
+    code, _, err = await asyncio.to_thread(run, "--scope", "acme corp")
+    assert code != 0 and "scope 'acme corp'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("method", ["basic", "post"])
+async def test_a_token_revocation_is_recorded_at_the_clients_scope(
+    http: httpx.AsyncClient, container: Container, root: dict[str, str], method: str
+) -> None:
+    audience = container.oauth.config.admin_audience
+    client, secret = await container.clients.create(
+        CLI,
+        name="acme service",
+        grant_types=["client_credentials"],
+        audiences=[audience],
+        scope="org:acme",
+    )
+    registered = Registered(client.client_id, secret)
+    token = await client_credentials(http, registered, resource=audience)
+    response = await token_request(
+        http, {"token": token["access_token"]}, registered, method=method, path=REVOKE
+    )
+    assert response.status_code == 200, response.text
+    revoked = await walk(http, f"{EVENTS}?tag=oauth:token:revoked&scope=org:acme", root)
+    assert [(e["subject"], e["scope"]) for e in revoked] == [
+        (f"jti:{_jti(token['access_token'])}", "org:acme")
+    ]
+
+
+def _jti(jwt: str) -> str:
+    payload = jwt.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])

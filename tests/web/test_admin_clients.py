@@ -430,3 +430,89 @@ async def test_a_scoped_admin_cannot_take_over_a_client_holding_more(
     assert await events(container, AuditTag.CLIENT_SECRET_ROTATED) == []
     renamed = await http.patch(f"{CLIENTS}/{client_id}", json={"name": "fine"}, headers=acme)
     assert renamed.status_code == 200, "what does not touch credentials stays allowed"
+
+
+async def test_a_scoped_admin_cannot_lock_out_a_client_holding_more(
+    http: httpx.AsyncClient,
+    container: Container,
+    admins: Admins,
+    acme: dict[str, str],
+    fleet: dict[str, tuple[str, str]],
+) -> None:
+    """Disabling or deleting a client that holds a role at ``/`` would lock out whoever
+    runs it; enabling one hands its power back. None of it is an ``org:acme`` admin's."""
+    client_id, secret = fleet["org:acme"]
+    await admins.role("orders-boss", "orders:delete")
+    await container.access.bind(CLI, "orders-boss", f"client:{client_id}", "/")
+    for method, path in (
+        ("POST", f"{CLIENTS}/{client_id}/disable"),
+        ("DELETE", f"{CLIENTS}/{client_id}"),
+    ):
+        refused = assert_error(
+            await http.request(method, path, headers=acme), 403, "privilege_escalation"
+        )
+        assert (refused["permission"], refused["scope"]) == ("orders:delete", "/")
+    assert await container.clients.authenticate_secret(client_id, secret), "still enabled"
+    await container.clients.set_disabled(client_id, True, CLI)
+    enable = await http.post(f"{CLIENTS}/{client_id}/enable", headers=acme)
+    assert_error(enable, 403, "privilege_escalation")
+    plain_id, _ = fleet["org:acme/team:a"]
+    assert (await http.post(f"{CLIENTS}/{plain_id}/disable", headers=acme)).status_code == 200
+
+
+async def test_first_party_is_the_installations_to_give(
+    http: httpx.AsyncClient,
+    container: Container,
+    acme: dict[str, str],
+    root: dict[str, str],
+    fleet: dict[str, tuple[str, str]],
+) -> None:
+    """A first-party client skips consent and may act for users on AuthGate's own API; an
+    ``org:acme`` admin giving that to their client could reach any user who follows a
+    link. It needs ``clients.write`` at ``/``."""
+    web = {
+        "name": "portal",
+        "scope": "org:acme",
+        "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://portal.example/cb"],
+    }
+    refused = assert_error(
+        await http.post(CLIENTS, json=web | {"first_party": True}, headers=acme),
+        403,
+        "insufficient_scope",
+    )
+    assert (refused["permission"], refused["scope"]) == ("authgate:clients.write", "/")
+    client_id, _ = fleet["org:acme"]
+    patched = await http.patch(f"{CLIENTS}/{client_id}", json={"first_party": True}, headers=acme)
+    assert_error(patched, 403, "insufficient_scope")
+    found = await container.clients.get(client_id)
+    assert found is not None and not found.first_party
+    plain = await http.post(CLIENTS, json=web | {"first_party": False}, headers=acme)
+    assert plain.status_code == 201, plain.text
+    made = await http.post(CLIENTS, json=web | {"first_party": True}, headers=root)
+    assert made.status_code == 201 and made.json()["first_party"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("", {"name": "x", "access_token_ttl": 10**20}),
+        ("", {"name": "x", "refresh_token_ttl": 10**12}),
+        ("/rotate-secret", {"overlap": 10**14}),
+    ],
+    ids=["access-ttl", "refresh-ttl", "overlap"],
+)
+async def test_huge_durations_are_refused_not_a_server_error(
+    http: httpx.AsyncClient,
+    root: dict[str, str],
+    fleet: dict[str, tuple[str, str]],
+    path: str,
+    body: dict[str, object],
+) -> None:
+    """Spec §7: bad input is a 4xx that names the field, never a 5xx."""
+    client_id, _ = fleet["/"]
+    target = f"{CLIENTS}/{client_id}{path}" if path else CLIENTS
+    response = await http.post(target, json=body, headers=root)
+    assert response.status_code in (400, 422), response.text
+    key = next(iter(k for k in body if k != "name"))
+    assert key in response.json()["error_description"]

@@ -385,7 +385,7 @@ async def test_a_scoped_admin_sees_and_changes_only_users_under_their_scope(
         user = town[scope]
         assert (await http.get(f"{USERS}/{user}", headers=acme)).status_code == 200
         response = await http.patch(
-            f"{USERS}/{user}", json={"email": "x@acme.example"}, headers=acme
+            f"{USERS}/{user}", json={"scope": f"{scope}/team:z"}, headers=acme
         )
         assert response.status_code == 200, response.text
         assert (await http.post(f"{USERS}/{user}/disable", headers=acme)).status_code == 200
@@ -408,7 +408,7 @@ async def test_a_scoped_admin_sees_and_changes_only_users_under_their_scope(
         assert unchanged is not None and unchanged.email is None and not unchanged.disabled
 
     listed = await walk(http, f"{USERS}?scope=org:acme", acme)
-    assert sorted(u["scope"] for u in listed) == ["org:acme", "org:acme/team:a"]
+    assert sorted(u["scope"] for u in listed) == ["org:acme/team:a/team:z", "org:acme/team:z"]
     for scope in (None, "org:other", "org:acmecorp"):
         params = {"scope": scope} if scope else {}
         body = assert_error(
@@ -516,3 +516,51 @@ async def test_taking_over_an_account_needs_everything_it_holds(
         f"{USERS}/{plain.id}/password", json={"generate": True}, headers=acme
     )
     assert response.status_code == 200, response.text
+
+
+async def test_acting_against_an_account_needs_everything_it_holds(
+    http: httpx.AsyncClient,
+    container: Container,
+    admins: Admins,
+    acme: dict[str, str],
+    town: dict[str, str],
+) -> None:
+    """An ``org:acme`` admin cannot lock out an ``org:acme`` user who holds more
+    elsewhere: disabling, enabling, deleting or signing them out is refused, as taking
+    the account over is."""
+    boss = town["org:acme"]
+    await admins.role("orders-boss", "orders:delete")
+    await container.access.bind(CLI, "orders-boss", f"user:{boss}", "/")
+    for method, path in (
+        ("POST", f"{USERS}/{boss}/disable"),
+        ("DELETE", f"{USERS}/{boss}/sessions"),
+        ("DELETE", f"{USERS}/{boss}"),
+    ):
+        refused = assert_error(
+            await http.request(method, path, headers=acme), 403, "privilege_escalation"
+        )
+        assert (refused["permission"], refused["scope"]) == ("orders:delete", "/")
+    found = await container.users.get_by_id(boss)
+    assert found is not None and not found.disabled
+    assert await events(container, AuditTag.USER_DISABLED) == []
+    await container.users.set_disabled(found.username, True, CLI)
+    assert_error(
+        await http.post(f"{USERS}/{boss}/enable", headers=acme), 403, "privilege_escalation"
+    )
+    plain = town["org:acme/team:a"]
+    assert (await http.post(f"{USERS}/{plain}/disable", headers=acme)).status_code == 200
+
+
+async def test_the_email_feeds_conditions_everywhere_so_changing_it_needs_the_root(
+    http: httpx.AsyncClient, container: Container, acme: dict[str, str], town: dict[str, str]
+) -> None:
+    """A condition such as ``subject.properties.email.endsWith("@finance.example")`` on a
+    binding at ``/`` reads it: an ``org:acme`` admin must not be able to satisfy it."""
+    user = town["org:acme"]
+    change = {"email": "ann@finance.example"}
+    body = assert_error(
+        await http.patch(f"{USERS}/{user}", json=change, headers=acme), 403, "insufficient_scope"
+    )
+    assert (body["permission"], body["scope"]) == ("authgate:users.write", "/")
+    found = await container.users.get_by_id(user)
+    assert found is not None and found.email is None

@@ -104,7 +104,9 @@ class MfaService:
             await RecoveryCodeRepository(session).replace(
                 user_id, [self._digester.digest(c) for c in codes]
             )
-            await self._audit.append(session, AuditTag.MFA_ENROLLED, ctx, subject=f"user:{user_id}")
+            await self._audit.append(
+                session, AuditTag.MFA_ENROLLED, ctx, scope=user.scope, subject=f"user:{user_id}"
+            )
             username = user.username
         return Enrolment(secret, self.otpauth_uri(secret, username), codes)
 
@@ -120,7 +122,9 @@ class MfaService:
             user.totp_enabled_at = None
             user.updated_at = self._clock.now()
             await RecoveryCodeRepository(session).replace(user_id, [])
-            await self._audit.append(session, AuditTag.MFA_RESET, ctx, subject=f"user:{user_id}")
+            await self._audit.append(
+                session, AuditTag.MFA_RESET, ctx, scope=user.scope, subject=f"user:{user_id}"
+            )
         return had
 
     def check_code(self, secret: str, code: str) -> int | None:

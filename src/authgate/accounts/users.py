@@ -209,6 +209,7 @@ class UserService:
                     session,
                     AuditTag.USER_CREATED,
                     ctx,
+                    scope=path,
                     subject=f"user:{row.id}",
                     details={"username": display, "scope": path},
                 )
@@ -274,6 +275,7 @@ class UserService:
                 session,
                 AuditTag.USER_SESSIONS_ENDED,
                 ctx,
+                scope=row.scope,
                 subject=f"user:{row.id}",
                 details={"sessions_ended": ended},
             )
@@ -308,7 +310,10 @@ class UserService:
         unset_attributes: Sequence[str] = (),
         password: str | None = None,
         scope: str | None = None,
+        expect: Callable[[User], None] | None = None,
     ) -> User:
+        """``expect`` sees the user as stored, under a row lock, before anything changes
+        (an ``If-Match`` check: RFC 9110 §13.1.1), and may refuse by raising."""
         mail = check_email(email) if email else None
         path = check_scope(scope) if scope is not None else None
         new_hash = None
@@ -316,6 +321,8 @@ class UserService:
             new_hash = await self._hashing.hash(self._policy.check(password, normalize(username)))
         async with self._db.transaction() as session:
             row = await self._require(UserRepository(session), username, lock=True)
+            if expect is not None:
+                expect(User.from_row(row))
             attrs = dict(row.attributes)
             for key in unset_attributes:
                 if key not in attrs:
@@ -330,7 +337,9 @@ class UserService:
             if new_hash is not None:
                 row.password_hash = new_hash
                 changed.append("password")
+            details: dict[str, Any] = {}
             if path is not None and path != row.scope:
+                details["previous_scope"] = row.scope  # auditors there see it leave
                 row.scope = path
                 changed.append("scope")
             row.updated_at = self._clock.now()
@@ -339,8 +348,9 @@ class UserService:
                 session,
                 AuditTag.USER_UPDATED,
                 ctx,
+                scope=row.scope,
                 subject=f"user:{row.id}",
-                details={"changed": changed},
+                details={"changed": changed, **details},
             )
             user = User.from_row(row)
         self._on_change()
@@ -364,7 +374,12 @@ class UserService:
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
             tag = AuditTag.USER_DISABLED if disabled else AuditTag.USER_ENABLED
             await self._audit.append(
-                session, tag, ctx, subject=f"user:{row.id}", details={"sessions_ended": ended}
+                session,
+                tag,
+                ctx,
+                scope=row.scope,
+                subject=f"user:{row.id}",
+                details={"sessions_ended": ended},
             )
             user = User.from_row(row)
         self._on_change()
@@ -384,6 +399,7 @@ class UserService:
                 session,
                 AuditTag.USER_DELETED,
                 ctx,
+                scope=row.scope,
                 subject=f"user:{row.id}",
                 details={"username": row.username},
             )

@@ -12,9 +12,11 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from authgate.apikeys import format as key_format
 from authgate.apikeys.models import ApiKey, CreatedApiKey
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.digests import Digester
@@ -23,8 +25,8 @@ from authgate.rbac.engine import AccessEngine
 from authgate.rbac.permissions import check_permission
 from authgate.storage.apikey_repositories import ApiKeyRepository
 from authgate.storage.db import Database
-from authgate.storage.models import ApiKeyRow
-from authgate.storage.repositories import RevocationLog
+from authgate.storage.models import ApiKeyRow, ClientRow, UserRow
+from authgate.storage.repositories import ClientRepository, RevocationLog, UserRepository
 from authgate.tokens.callers import covers
 
 MAX_LIFETIME = timedelta(days=3650)
@@ -39,6 +41,17 @@ def check_owner(owner: str) -> str:
     if kind not in {"user", "client"} or not sep or not ident or len(owner) > 300:
         raise InvalidInput(f"the owner {owner!r} must be user:<id> or client:<client_id>")
     return owner
+
+
+async def owner_scope(session: AsyncSession, owner: str) -> str:
+    """Where the key's owner is administered (its events' scope); ``/`` once it is gone."""
+    kind, _, ident = owner.partition(":")
+    row: UserRow | ClientRow | None
+    if kind == "user":
+        row = await UserRepository(session).by_id(ident)
+    else:
+        row = await ClientRepository(session).get(ident)
+    return row.scope if row is not None else GLOBAL_SCOPE
 
 
 def check_networks(networks: Sequence[str]) -> list[str]:
@@ -130,6 +143,7 @@ class ApiKeyService:
                 session,
                 AuditTag.APIKEY_CREATED,
                 ctx,
+                scope=await owner_scope(session, owner),
                 subject=f"apikey:{row.id}",
                 details={
                     "owner": owner,
@@ -158,6 +172,7 @@ class ApiKeyService:
                     session,
                     AuditTag.APIKEY_REVOKED,
                     ctx,
+                    scope=await owner_scope(session, row.owner),
                     subject=f"apikey:{row.id}",
                     details={"owner": row.owner},
                 )

@@ -6,13 +6,13 @@ An API's permissions are the OAuth scopes a client may request for it (spec §1)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from authgate.apis.models import JWT, TOKEN_FORMATS, Api
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import Conflict, InvalidInput, NotFound
@@ -59,10 +59,15 @@ def check_name(name: str, what: str) -> str:
 
 
 class ApiService:
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, *, builtin: str | None = None
+    ) -> None:
+        """``builtin`` is the audience of AuthGate's own API, which exists unregistered:
+        registering it would name two APIs one audience."""
         self._db = db
         self._audit = audit
         self._clock = clock
+        self._builtin = builtin
 
     async def create(
         self,
@@ -86,6 +91,8 @@ class ApiService:
             token_format=token_format,
             created_at=self._clock.now(),
         )
+        if row.audience == self._builtin:
+            raise Conflict(f"{row.audience!r} is AuthGate's own API; it needs no registration")
         async with self._db.transaction() as session:
             apis = ApiRepository(session)
             if await apis.get(row.audience) is not None:
@@ -97,6 +104,7 @@ class ApiService:
                 session,
                 AuditTag.API_CREATED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"api:{row.audience}",
                 details={"name": row.name, "permissions": list(row.permissions)},
             )
@@ -109,9 +117,11 @@ class ApiService:
         *,
         name: str | None = None,
         permissions: Sequence[str] | None = None,
+        expect: Callable[[Api], None] | None = None,
     ) -> Api:
         """Change the name or the permission list (the audience is the API's identity;
-        the token format is fixed once tokens are out). Absent values stay."""
+        the token format is fixed once tokens are out). Absent values stay. ``expect``
+        sees the API as stored, under a row lock, before anything changes (``If-Match``)."""
         if permissions is not None and len(permissions) > MAX_PERMISSIONS:
             raise InvalidInput(f"an API declares at most {MAX_PERMISSIONS} permissions")
         new_name = None if name is None else check_name(name, "API")
@@ -121,9 +131,11 @@ class ApiService:
             else list(dict.fromkeys(check_permission(p) for p in permissions))
         )
         async with self._db.transaction() as session:
-            row = await ApiRepository(session).get(audience)
+            row = await ApiRepository(session).get(audience, lock=True)
             if row is None:
                 raise NotFound(f"no API with audience {audience!r}")
+            if expect is not None:
+                expect(Api.from_row(row))
             changed: dict[str, object] = {}
             if new_name is not None and new_name != row.name:
                 row.name = changed["name"] = new_name
@@ -134,7 +146,12 @@ class ApiService:
                 await session.flush()
                 await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
                 await self._audit.append(
-                    session, AuditTag.API_UPDATED, ctx, subject=f"api:{audience}", details=changed
+                    session,
+                    AuditTag.API_UPDATED,
+                    ctx,
+                    scope=GLOBAL_SCOPE,
+                    subject=f"api:{audience}",
+                    details=changed,
                 )
             return Api.from_row(row)
 

@@ -65,3 +65,8 @@ class AuditContext:
 
 
 CLI_CONTEXT = AuditContext(actor="cli")
+
+GLOBAL_SCOPE = "/"
+"""The scope of events about global objects (roles, groups, APIs, signing keys, forward-auth
+routes) and of events whose object is unknown: the root, where only holders of
+``authgate:audit.read`` at ``/`` see them."""

@@ -3,6 +3,11 @@
 Each event's hash is HMAC-SHA256 (key derived from the master key) over the previous
 event's hash and the event's own fields; the ``audit_head`` row holds the newest hash, so
 a deleted tail is found as surely as a deleted or edited row in the middle.
+
+Every event carries the scope of the object it is about (the resource path at which
+that object is administered, ``/`` for global ones). Events written before scopes were
+recorded have none; the hash covers ``scope`` only when the row has one, so those still
+verify while a changed, added or removed scope breaks the chain.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.clock import Clock
 from authgate.errors import InvalidInput
 from authgate.storage.db import Database
@@ -47,13 +52,18 @@ def parse_instant(text: str, what: str) -> datetime:
 
 @dataclass(frozen=True)
 class AuditFilter:
-    """Which events to read: each given criterion must hold (tags: any of them)."""
+    """Which events to read: each given criterion must hold (tags: any of them).
+
+    ``scope`` (a checked resource path) keeps the events at that scope or below it, whole
+    segments only (``org:acme`` reaches ``org:acme/team:a``, not ``org:acme-two``); ``/``
+    keeps every event, those written before scopes were recorded too."""
 
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     actor: str | None = None
     subject: str | None = None
     tags: Sequence[str] = ()
+    scope: str | None = None
 
     def select(self) -> Select[AuditEventRow]:
         query = select(AuditEventRow).order_by(AuditEventRow.id)
@@ -67,6 +77,13 @@ class AuditFilter:
             query = query.where(AuditEventRow.subject == self.subject)
         if self.tags:
             query = query.where(AuditEventRow.tag.in_(list(self.tags)))
+        if self.scope is not None and self.scope != GLOBAL_SCOPE:
+            query = query.where(
+                or_(
+                    AuditEventRow.scope == self.scope,
+                    AuditEventRow.scope.startswith(self.scope + "/", autoescape=True),
+                )
+            )
         return query
 
 
@@ -79,6 +96,7 @@ def event_json(row: AuditEventRow) -> dict[str, Any]:
         "tag": row.tag,
         "actor": row.actor,
         "subject": row.subject,
+        "scope": row.scope,
         "source_ip": row.source_ip,
         "user_agent": row.user_agent,
         "request_id": row.request_id,
@@ -102,7 +120,7 @@ class AuditLog:
         self._clock = clock
 
     def _hash(self, prev_hash: str, row: AuditEventRow) -> str:
-        body = {
+        body: dict[str, Any] = {
             "id": row.id,
             "occurred_at": row.occurred_at.isoformat(),
             "tag": row.tag,
@@ -113,6 +131,8 @@ class AuditLog:
             "request_id": row.request_id,
             "details": row.details,
         }
+        if row.scope is not None:  # absent from events written before scopes were recorded
+            body["scope"] = row.scope
         message = prev_hash + json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
@@ -127,10 +147,14 @@ class AuditLog:
         tag: AuditTag,
         ctx: AuditContext,
         *,
+        scope: str,
         subject: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Record an event inside the caller's transaction (so it commits with the change)."""
+        """Record an event inside the caller's transaction (so it commits with the change).
+
+        ``scope`` is where the event's object is administered (``GLOBAL_SCOPE`` for global
+        objects): holders of ``authgate:audit.read`` there, or above, may read the event."""
         head = (
             await session.execute(
                 select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
@@ -141,6 +165,7 @@ class AuditLog:
             tag=str(tag),
             actor=ctx.actor,
             subject=subject,
+            scope=scope,
             source_ip=ctx.source_ip,
             user_agent=(ctx.user_agent or "")[:512] or None,
             request_id=ctx.request_id,
@@ -160,12 +185,13 @@ class AuditLog:
         tag: AuditTag,
         ctx: AuditContext,
         *,
+        scope: str,
         subject: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
         """Record an event in a transaction of its own."""
         async with self._db.transaction() as session:
-            await self.append(session, tag, ctx, subject=subject, details=details)
+            await self.append(session, tag, ctx, scope=scope, subject=subject, details=details)
 
     async def recent(self, limit: int = 50) -> list[AuditEventRow]:
         async with self._db.transaction() as session:

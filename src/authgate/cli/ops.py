@@ -17,6 +17,7 @@ from authgate.audit.log import AuditFilter, event_json, parse_instant
 from authgate.cli.common import emit, fail, run, run_async, settings, state
 from authgate.container import Container
 from authgate.errors import AuthGateError
+from authgate.rbac.service import check_scope
 from authgate.storage.db import redact
 from authgate.storage.migrate import require_current
 
@@ -109,6 +110,13 @@ def export(
     tag: Annotated[
         list[str] | None, typer.Option(help="Only these tags (repeat the option).")
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            help="Only events about objects administered at this scope or below it "
+            "(org:acme reaches org:acme/team:a, not org:acme-two)."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of standard output.")
     ] = None,
@@ -121,6 +129,7 @@ def export(
             actor=actor,
             subject=subject,
             tags=tuple(tag or ()),
+            scope=None if scope is None else check_scope(scope),
         )
     except AuthGateError as exc:
         fail(exc.message)

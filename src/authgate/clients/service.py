@@ -207,6 +207,7 @@ class ClientService:
                 session,
                 AuditTag.CLIENT_CREATED,
                 ctx,
+                scope=row.scope,
                 subject=f"client:{row.client_id}",
                 details={
                     "name": row.name,
@@ -218,14 +219,25 @@ class ClientService:
         self._on_change()
         return Client.from_row(row), secret
 
-    async def update(self, client_id: str, ctx: AuditContext, **changes: Any) -> Client:
+    async def update(
+        self,
+        client_id: str,
+        ctx: AuditContext,
+        *,
+        expect: Callable[[Client], None] | None = None,
+        **changes: Any,
+    ) -> Client:
         """Change only the fields given (the keyword arguments of :meth:`create`, but not
-        ``public``: a client does not turn from confidential to public or back)."""
+        ``public``: a client does not turn from confidential to public or back).
+        ``expect`` sees the client as stored, under a row lock, before anything changes
+        (an ``If-Match`` check: RFC 9110 §13.1.1), and may refuse by raising."""
         unknown = sorted(set(changes) - _FIELDS)
         if unknown:
             raise InvalidInput(f"a client has no changeable field {unknown[0]!r}")
         async with self._db.transaction() as session:
             row = await self._require(ClientRepository(session), client_id, lock=True)
+            if expect is not None:
+                expect(Client.from_row(row))
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             old = _spec_of(row)
             if "public" in changes and bool(changes.pop("public")) != old.public:
@@ -249,6 +261,7 @@ class ClientService:
                 session,
                 AuditTag.CLIENT_UPDATED,
                 ctx,
+                scope=row.scope,
                 subject=f"client:{row.client_id}",
                 details={"changed": changed},
             )
@@ -269,7 +282,12 @@ class ClientService:
                 details["grants_revoked"] = revoked
             tag = AuditTag.CLIENT_DISABLED if disabled else AuditTag.CLIENT_ENABLED
             await self._audit.append(
-                session, tag, ctx, subject=f"client:{row.client_id}", details=details
+                session,
+                tag,
+                ctx,
+                scope=row.scope,
+                subject=f"client:{row.client_id}",
+                details=details,
             )
             client = Client.from_row(row)
         self._on_change()
@@ -288,6 +306,7 @@ class ClientService:
                 session,
                 AuditTag.CLIENT_DELETED,
                 ctx,
+                scope=row.scope,
                 subject=f"client:{row.client_id}",
                 details={"name": row.name, "bindings_removed": unbound},
             )
@@ -318,6 +337,7 @@ class ClientService:
                 session,
                 AuditTag.CLIENT_SECRET_ROTATED,
                 ctx,
+                scope=row.scope,
                 subject=f"client:{row.client_id}",
                 details={"overlap_seconds": int(overlap.total_seconds()) if keep else 0},
             )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import NotFound
@@ -174,6 +174,7 @@ class RouteStore:
                 session,
                 AuditTag.ROUTE_CREATED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"route:{row.id}",
                 details=stored.to_json(),
             )
@@ -181,13 +182,22 @@ class RouteStore:
         return stored
 
     async def update(
-        self, ctx: AuditContext, route_id: str, fields: RouteFields, position: int
+        self,
+        ctx: AuditContext,
+        route_id: str,
+        fields: RouteFields,
+        position: int,
+        expect: Callable[[StoredRoute], None] | None = None,
     ) -> StoredRoute:
+        """``expect`` sees the route as stored, under a row lock, before it changes (an
+        ``If-Match`` check: RFC 9110 §13.1.1), and may refuse by raising."""
         fields.check()
         async with self._db.transaction() as session:
             row = await session.get(ForwardAuthRouteRow, route_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no forward-auth route {route_id!r}")
+            if expect is not None:
+                expect(StoredRoute.from_row(row))
             _write(row, fields)
             row.position = position
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)
@@ -196,6 +206,7 @@ class RouteStore:
                 session,
                 AuditTag.ROUTE_UPDATED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"route:{row.id}",
                 details=stored.to_json(),
             )
@@ -213,6 +224,7 @@ class RouteStore:
                 session,
                 AuditTag.ROUTE_DELETED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"route:{route_id}",
                 details={"path": row.path},
             )

@@ -18,7 +18,7 @@ from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import StorageUnavailable
@@ -142,6 +142,7 @@ class KeyService:
                     session,
                     AuditTag.KEY_CREATED,
                     ctx,
+                    scope=GLOBAL_SCOPE,
                     subject=f"key:{row.kid}",
                     details={"alg": alg},
                 )
@@ -170,6 +171,7 @@ class KeyService:
                     session,
                     AuditTag.KEY_ROTATED,
                     ctx,
+                    scope=GLOBAL_SCOPE,
                     subject=f"key:{row.kid}",
                     details={"alg": alg, "activates_at": activates.isoformat()},
                 )

@@ -27,7 +27,7 @@ from authgate.protocol.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from authgate.protocol.grants.base import resolve_api
+from authgate.protocol.grants.base import check_admin_delegation, resolve_api
 from authgate.protocol.ports import (
     AccessPolicy,
     ApiDirectory,
@@ -211,6 +211,7 @@ async def check_scope(p: AuthorizationPipeline, s: AuthorizationState) -> None:
     resource = s.params.get("resource")
     if api_scopes or resource:
         api = await resolve_api(p.apis, s.client, resource)
+        check_admin_delegation(p.config, s.client, api.audience)
         s.audience, s.api_permissions = api.audience, tuple(api.permissions)
     if not s.scopes:
         raise InvalidScope("ask for at least one scope (openid, or permissions of an API)")

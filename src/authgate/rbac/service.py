@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.accounts.usernames import username_key
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.errors import Conflict, InvalidInput, NotFound
@@ -147,6 +147,7 @@ class AccessService:
                 session,
                 AuditTag.ROLE_CREATED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"role:{row.name}",
                 details={"permissions": list(row.permissions), "inherits": parents},
             )
@@ -160,13 +161,18 @@ class AccessService:
         *,
         permissions: Sequence[str] | None = None,
         inherits: Sequence[str] | None = None,
+        expect: Callable[[Role], None] | None = None,
     ) -> Role:
         """Change only what is given; a change that would make inheritance cyclic is
-        refused with the cycle named."""
+        refused with the cycle named. ``expect`` sees the role as stored, under a row
+        lock, before anything changes (an ``If-Match`` check), and may refuse by raising."""
         async with self._db.transaction() as session:
-            row = await RoleRepository(session).get(name) if _PRINTABLE.match(name) else None
+            roles = RoleRepository(session)
+            row = await roles.get(name, lock=True) if _PRINTABLE.match(name) else None
             if row is None:
                 raise NotFound(f"no role named {name!r}")
+            if expect is not None:
+                expect(Role.from_row(row, await RoleGraphRepository(session).parents(name)))
             changed: dict[str, list[str]] = {}
             if permissions is not None:
                 row.permissions = check_permissions(permissions)
@@ -179,7 +185,12 @@ class AccessService:
             await session.flush()
             await self._changed(session)
             await self._audit.append(
-                session, AuditTag.ROLE_UPDATED, ctx, subject=f"role:{name}", details=changed
+                session,
+                AuditTag.ROLE_UPDATED,
+                ctx,
+                scope=GLOBAL_SCOPE,
+                subject=f"role:{name}",
+                details=changed,
             )
             role = Role.from_row(row, await graph.parents(name))
         self._on_change()
@@ -211,7 +222,9 @@ class AccessService:
                 raise NotFound(f"no role named {name!r}")
             await RoleGraphRepository(session).delete_role(name)
             await self._changed(session)
-            await self._audit.append(session, AuditTag.ROLE_DELETED, ctx, subject=f"role:{name}")
+            await self._audit.append(
+                session, AuditTag.ROLE_DELETED, ctx, scope=GLOBAL_SCOPE, subject=f"role:{name}"
+            )
         self._on_change()
 
     async def get_role(self, name: str) -> Role:
@@ -254,6 +267,7 @@ class AccessService:
                 session,
                 AuditTag.GROUP_CREATED,
                 ctx,
+                scope=GLOBAL_SCOPE,
                 subject=f"group:{name}",
                 details={"members": ids},
             )
@@ -268,7 +282,9 @@ class AccessService:
                 raise NotFound(f"no group named {name!r}")
             await groups.delete(name)
             await self._changed(session)
-            await self._audit.append(session, AuditTag.GROUP_DELETED, ctx, subject=f"group:{name}")
+            await self._audit.append(
+                session, AuditTag.GROUP_DELETED, ctx, scope=GLOBAL_SCOPE, subject=f"group:{name}"
+            )
         self._on_change()
 
     async def add_member(self, ctx: AuditContext, group: str, user: str) -> bool:
@@ -289,7 +305,12 @@ class AccessService:
             await self._changed(session)
             tag = AuditTag.GROUP_MEMBER_ADDED if add else AuditTag.GROUP_MEMBER_REMOVED
             await self._audit.append(
-                session, tag, ctx, subject=f"group:{group}", details={"user": user_id}
+                session,
+                tag,
+                ctx,
+                scope=GLOBAL_SCOPE,
+                subject=f"group:{group}",
+                details={"user": user_id},
             )
         self._on_change()
         return True
@@ -354,7 +375,12 @@ class AccessService:
             if source is not None:
                 details["condition"] = source
             await self._audit.append(
-                session, AuditTag.BINDING_CREATED, ctx, subject=f"binding:{row.id}", details=details
+                session,
+                AuditTag.BINDING_CREATED,
+                ctx,
+                scope=path,
+                subject=f"binding:{row.id}",
+                details=details,
             )
         self._on_change()
         return Binding.from_row(row)
@@ -371,6 +397,7 @@ class AccessService:
                 session,
                 AuditTag.BINDING_DELETED,
                 ctx,
+                scope=row.scope,
                 subject=f"binding:{row.id}",
                 details={"role": row.role, "member": row.member, "scope": row.scope},
             )

@@ -126,6 +126,8 @@ class AuditEventRow(Base):
     tag: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str | None] = mapped_column(String(300))
     subject: Mapped[str | None] = mapped_column(String(300), index=True)
+    #: Where the event's object is administered; NULL for events written before 0009.
+    scope: Mapped[str | None] = mapped_column(String(1000), index=True)
     source_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     request_id: Mapped[str | None] = mapped_column(String(128))

@@ -162,8 +162,8 @@ class ApiRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, audience: str) -> ApiRow | None:
-        return await self._s.get(ApiRow, audience)
+    async def get(self, audience: str, *, lock: bool = False) -> ApiRow | None:
+        return await self._s.get(ApiRow, audience, with_for_update=lock)
 
     async def add(self, row: ApiRow) -> None:
         self._s.add(row)
@@ -177,8 +177,8 @@ class RoleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, name: str) -> RoleRow | None:
-        return await self._s.get(RoleRow, name)
+    async def get(self, name: str, *, lock: bool = False) -> RoleRow | None:
+        return await self._s.get(RoleRow, name, with_for_update=lock)
 
     async def add(self, row: RoleRow) -> None:
         self._s.add(row)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from authgate.audit.events import AuditContext, AuditTag
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
 from authgate.storage.db import Database
@@ -15,12 +17,19 @@ from authgate.storage.oauth_repositories import (
     ConsentRepository,
     GrantRepository,
 )
+from authgate.storage.repositories import ClientRepository
 
 
 def _plausible_client_id(client_id: str) -> bool:
     """RFC 6749 Appendix A.1: VSCHAR, and at most the column's 128. Anything else (a NUL
     from a crafted URL breaks PostgreSQL) cannot name a consent, so it is not looked up."""
     return 0 < len(client_id) <= 128 and client_id.isascii() and client_id.isprintable()
+
+
+async def _client_scope(session: AsyncSession, client_id: str) -> str:
+    """Consent events are recorded at the client's scope (``/`` once it is gone)."""
+    row = await ClientRepository(session).get(client_id)
+    return row.scope if row is not None else GLOBAL_SCOPE
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class ConsentService:
                 session,
                 AuditTag.OAUTH_CONSENT_GRANTED,
                 ctx,
+                scope=await _client_scope(session, client_id),
                 subject=f"user:{user_id}",
                 details={"client_id": client_id, "scopes": scopes},
             )
@@ -73,6 +83,7 @@ class ConsentService:
                     session,
                     AuditTag.OAUTH_CONSENT_REVOKED,
                     ctx,
+                    scope=await _client_scope(session, client_id),
                     subject=f"user:{user_id}",
                     details={"client_id": client_id},
                 )

@@ -7,16 +7,18 @@ directly and hands every other request to the full application.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.audit.events import AuditContext, AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.container import Container
 from authgate.errors import StorageUnavailable
 from authgate.protocol.errors import InvalidClient, InvalidRequest, OAuthError, SlowDown
@@ -69,6 +71,7 @@ class OAuthFastPath:
             user_agent=headers.get("user-agent"),
             request_id=scope.get("state", {}).get("request_id"),
         )
+        request: OAuthRequest | None = None
         try:
             wait = await container.limits.client_auth_blocked(ctx.source_ip)
             if wait is not None:
@@ -85,7 +88,10 @@ class OAuthFastPath:
                 log.info("oauth error", extra={"error": error.error, "detail": error.detail})
             if error.event:
                 await container.audit.record(
-                    AuditTag(error.event), ctx, details={"error": error.error}
+                    AuditTag(error.event),
+                    ctx,
+                    scope=await _client_scope(container, request),
+                    details={"error": error.error},
                 )
             await _send_json(send, error.status, error.body(), {**NO_STORE, **error.headers})
             return
@@ -137,8 +143,35 @@ async def _introspect(
 async def _revoke(container: Container, request: OAuthRequest, ctx: AuditContext) -> OAuthResponse:
     response, revoked = await container.oauth.revocation.handle(request)
     if revoked is not None:
-        await container.audit.record(AuditTag.OAUTH_TOKEN_REVOKED, ctx, subject=revoked)
+        await container.audit.record(
+            AuditTag.OAUTH_TOKEN_REVOKED,
+            ctx,
+            scope=await _client_scope(container, request),
+            subject=revoked,
+        )
     return response
+
+
+async def _client_scope(container: Container, request: OAuthRequest | None) -> str:
+    """Where the calling client is administered, for its security events; ``/`` when the
+    request does not name it in ``client_id`` or Basic credentials. Such events happen
+    only after the client authenticated, so the client named is the one that did."""
+    client_id = _named_client(request) if request is not None else None
+    client = await container.clients.get(client_id) if client_id else None
+    return client.scope if client is not None else GLOBAL_SCOPE
+
+
+def _named_client(request: OAuthRequest) -> str | None:
+    if request.form.get("client_id"):
+        return request.form["client_id"]
+    scheme, _, value = (request.authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote_plus(decoded.partition(":")[0]) or None
 
 
 async def _count_failed_auth(container: Container, source_ip: str | None) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from authgate.audit.events import AuditTag
+from authgate.audit.events import GLOBAL_SCOPE, AuditTag
 from authgate.errors import AuthenticationFailed, TooManyAttempts
 from authgate.sessions.service import ACTIVE, MFA_PENDING
 from authgate.web.deps import audit_context, container_of
@@ -168,9 +168,11 @@ async def logout_submit(request: Request, csrf_token: OptionalField = None) -> R
     current = await container.sessions.lookup(cookie)
     await container.sessions.end(cookie)
     if current is not None:
+        user = await container.users.get_by_id(current.user_id)
         await container.audit.record(
             AuditTag.LOGOUT,
             audit_context(request, actor=f"user:{current.user_id}"),
+            scope=user.scope if user is not None else GLOBAL_SCOPE,
             subject=f"user:{current.user_id}",
         )
     response = redirect("/?logged_out=1")

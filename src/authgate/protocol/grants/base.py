@@ -90,3 +90,14 @@ def check_scope_param(request: OAuthRequest) -> list[str]:
     if "scope" in request.repeated:
         raise InvalidRequest("the scope parameter is repeated")
     return scope_rules.parse(request.form.get("scope"))
+
+
+def check_admin_delegation(config: EngineConfig, client: ClientView, audience: str | None) -> None:
+    """A user's token for AuthGate's own API carries all their administrative power (the
+    admin API asks the engine at each object's scope, not the token's scope, which holds
+    only what is held at ``/``): only a first-party client may hold one (spec §4)."""
+    if audience == config.admin_audience and not client.first_party:
+        raise InvalidTarget(
+            "only first-party clients may act on AuthGate's own API for a user; a "
+            "third-party client administers with client credentials and its own bindings"
+        )

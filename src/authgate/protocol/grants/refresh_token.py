@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from authgate.protocol import scopes as scope_rules
 from authgate.protocol.errors import InvalidGrant, InvalidRequest, InvalidScope
-from authgate.protocol.grants.base import GrantDeps, check_scope_param
+from authgate.protocol.grants.base import GrantDeps, check_admin_delegation, check_scope_param
 from authgate.protocol.grants.issuing import token_set
 from authgate.protocol.messages import OAuthRequest, OAuthResponse
 from authgate.protocol.ports import ClientView, RefreshReused
@@ -35,6 +35,8 @@ class RefreshTokenGrant:
         if found is None or found[0].client_id != client.client_id:
             raise InvalidGrant(INVALID)
         owner = found[0]
+        if owner.user_id is not None:  # the client may have stopped being first party
+            check_admin_delegation(self._deps.config, client, owner.audience)
         original = scope_rules.parse(owner.scope)
         if requested and not set(requested) <= set(original):
             raise InvalidScope("a refresh may narrow the scope, never widen it (RFC 6749 §6)")

@@ -119,6 +119,10 @@ async def update_api(audience: str, request: Request, admin: AdminCaller) -> Res
         raise InvalidInput("name at least one of name, permissions")
     require_match(request, current.to_json())
     api = await admin.container.apis.update(
-        admin.ctx, current.audience, name=body.name, permissions=body.permissions
+        admin.ctx,
+        current.audience,
+        name=body.name,
+        permissions=body.permissions,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
     )
     return object_response(api.to_json())

@@ -5,7 +5,10 @@ exist); ``authgate:clients.write`` there changes it. Creating or moving a client
 ``clients.write`` at the new scope too, so an ``org:acme`` administrator's clients stay
 under ``org:acme``. A new secret (or new keys) lets its holder act as the client, so
 rotating the secret or changing how the client authenticates also needs every permission
-the client holds, where it holds it. Secrets appear once, in the answer that made them.
+the client holds, where it holds it; so does disabling, enabling or deleting it, so a
+scoped administrator cannot lock out a client that holds more than they do. Making a
+client first party (it skips consent, and may act for users on AuthGate's own API)
+needs ``clients.write`` at ``/``. Secrets appear once, in the answer that made them.
 """
 
 from __future__ import annotations
@@ -58,7 +61,12 @@ router = APIRouter(route_class=AdminRoute, tags=["clients"])
 Uri = Annotated[Text, StringConstraints(min_length=1, max_length=2000)]
 Uris = Annotated[list[Uri], Field(max_length=MAX_URIS)]
 Token = Annotated[Text, StringConstraints(min_length=1, max_length=500)]
-Duration = Annotated[Text, StringConstraints(min_length=1, max_length=32)] | int
+#: Ten years in seconds: more than any token lifetime, and within what a timedelta holds.
+MAX_SECONDS = 10 * 365 * 86400
+Duration = (
+    Annotated[Text, StringConstraints(min_length=1, max_length=32)]
+    | Annotated[int, Field(le=MAX_SECONDS)]
+)
 _ZERO = re.compile(r"^\s*0+\s*[smhd]?\s*\Z")
 
 
@@ -127,7 +135,7 @@ def _overlap(value: str | int) -> timedelta:
     if isinstance(value, int):
         if value < 0:
             raise InvalidInput("overlap must not be negative")
-        return timedelta(seconds=value)
+        return timedelta(seconds=value)  # at most MAX_SECONDS (the model says so)
     if _ZERO.match(value):
         return timedelta(0)
     try:
@@ -152,6 +160,13 @@ async def _writable(admin: Admin, client_id: str) -> Client:
     client = await _visible(admin, client_id)
     await admin.require(CLIENTS_WRITE, client.scope)
     return client
+
+
+async def _check_root_powers(admin: Admin, options: dict[str, Any]) -> None:
+    """A first-party client skips consent and may act for users on AuthGate's own API:
+    that is the installation's to give, at ``/``."""
+    if options.get("first_party"):
+        await admin.require(CLIENTS_WRITE, ROOT)
 
 
 # -- the collection -----------------------------------------------------------------------
@@ -190,6 +205,7 @@ async def create_client(request: Request, admin: AdminCaller) -> Response:
     options = body.options()
     path = check_scope(options.pop("scope", ROOT))
     await admin.require(CLIENTS_WRITE, path)
+    await _check_root_powers(admin, options)
     client, secret = await admin.container.clients.create(admin.ctx, scope=path, **options)
     return _with_secret(client, secret, 201, _location(request, client))
 
@@ -218,11 +234,17 @@ async def update_client(client_id: str, request: Request, admin: AdminCaller) ->
     require_match(request, client.to_json())
     if "scope" in options:
         await admin.require(CLIENTS_WRITE, options["scope"])  # both the old and the new
+    await _check_root_powers(admin, options)
     if any(field in options for field in CREDENTIAL_FIELDS):
         await admin.policy.check_takeover(
             admin.caller, f"client:{client.client_id}", "changing the credentials of"
         )
-    updated = await admin.container.clients.update(client.client_id, admin.ctx, **options)
+    updated = await admin.container.clients.update(
+        client.client_id,
+        admin.ctx,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+        **options,
+    )
     return object_response(updated.to_json())
 
 
@@ -231,6 +253,7 @@ async def delete_client(client_id: str, request: Request, admin: AdminCaller) ->
     """Its codes, grants, tokens, consents and bindings go with it."""
     client = await _writable(admin, client_id)
     require_match(request, client.to_json())
+    await admin.policy.check_takeover(admin.caller, f"client:{client.client_id}", "deleting")
     await admin.container.clients.delete(client.client_id, admin.ctx)
     return no_content()
 
@@ -262,6 +285,8 @@ async def rotate_secret(client_id: str, request: Request, admin: AdminCaller) ->
 async def _set_disabled(client_id: str, request: Request, admin: Admin, disabled: bool) -> Response:
     client = await _writable(admin, client_id)
     require_match(request, client.to_json())
+    what = "disabling" if disabled else "enabling"
+    await admin.policy.check_takeover(admin.caller, f"client:{client.client_id}", what)
     changed = await admin.container.clients.set_disabled(client.client_id, disabled, admin.ctx)
     return object_response(changed.to_json())
 

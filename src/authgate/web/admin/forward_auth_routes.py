@@ -164,7 +164,13 @@ async def update_route(route_id: str, request: Request, admin: AdminCaller) -> R
     body = await read_body(request, RouteChange)
     fields, position = body.applied_to(current)
     require_match(request, current.to_json())
-    route = await store.update(admin.ctx, current.id, fields, position)
+    route = await store.update(
+        admin.ctx,
+        current.id,
+        fields,
+        position,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+    )
     return object_response(route.to_json())
 
 

@@ -108,7 +108,11 @@ async def update_role(name: str, request: Request, admin: AdminCaller) -> Respon
         admin.caller, current.name, permissions=body.permissions, inherits=body.inherits
     )
     role = await access.update_role(
-        admin.ctx, current.name, permissions=body.permissions, inherits=body.inherits
+        admin.ctx,
+        current.name,
+        permissions=body.permissions,
+        inherits=body.inherits,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
     )
     return object_response(role.to_json())
 

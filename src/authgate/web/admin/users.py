@@ -3,11 +3,13 @@
 ``authgate:users.read`` at a user's scope shows it (else 404, as if it did not exist);
 ``authgate:users.write`` there changes it. Creating or moving a user needs
 ``users.write`` at the new scope too, so a scoped administrator keeps what they manage
-under their scope. Attributes feed conditions wherever the user is bound, so changing
-them needs ``users.write`` at ``/`` (as the ``/attributes`` sub-resource always has).
-Taking over an account (setting its password, removing its second factor) hands the
-caller everything the user holds: that needs each of the user's permissions where it is
-held (nobody gains what they do not hold).
+under their scope. Attributes and the e-mail address feed conditions wherever the user
+is bound, so changing them needs ``users.write`` at ``/`` (as the ``/attributes``
+sub-resource always has). Taking over an account (setting its password, removing its
+second factor) hands the caller everything the user holds: that needs each of the user's
+permissions where it is held (nobody gains what they do not hold). So does acting
+against the account (disabling, enabling, deleting it, ending its sessions), so a scoped
+administrator cannot lock out someone who holds more than they do.
 """
 
 from __future__ import annotations
@@ -240,8 +242,8 @@ async def update_user(user_id: str, request: Request, admin: AdminCaller) -> Res
     require_match(request, user.to_json())
     if path is not None:
         await admin.require(USERS_WRITE, path)  # moving needs both the old and the new scope
-    if body.attributes is not None:
-        await admin.require(USERS_WRITE, ROOT)
+    if body.attributes is not None or body.email is not None:
+        await admin.require(USERS_WRITE, ROOT)  # conditions read both wherever it is bound
     change = body.attributes or AttributeChange()
     updated = await admin.container.users.update(
         user.username,
@@ -250,6 +252,7 @@ async def update_user(user_id: str, request: Request, admin: AdminCaller) -> Res
         set_attributes=change.assign,
         unset_attributes=change.unset,
         scope=path,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
     )
     return object_response(updated.to_json())
 
@@ -258,6 +261,7 @@ async def update_user(user_id: str, request: Request, admin: AdminCaller) -> Res
 async def delete_user(user_id: str, request: Request, admin: AdminCaller) -> Response:
     user = await _writable(admin, user_id)
     require_match(request, user.to_json())
+    await admin.policy.check_takeover(admin.caller, f"user:{user.id}", "deleting")
     await admin.container.users.delete(user.username, admin.ctx)
     return no_content()
 
@@ -265,6 +269,8 @@ async def delete_user(user_id: str, request: Request, admin: AdminCaller) -> Res
 async def _set_disabled(user_id: str, request: Request, admin: Admin, disabled: bool) -> Response:
     user = await _writable(admin, user_id)
     require_match(request, user.to_json())
+    what = "disabling" if disabled else "enabling"
+    await admin.policy.check_takeover(admin.caller, f"user:{user.id}", what)
     changed = await admin.container.users.set_disabled(user.username, disabled, admin.ctx)
     return object_response(changed.to_json())
 
@@ -320,6 +326,7 @@ async def list_sessions(user_id: str, admin: AdminCaller) -> Response:
 @router.delete("/users/{user_id}/sessions", status_code=204, summary="Sign a user out everywhere")
 async def end_sessions(user_id: str, admin: AdminCaller) -> Response:
     user = await _writable(admin, user_id)
+    await admin.policy.check_takeover(admin.caller, f"user:{user.id}", "signing out")
     await admin.container.users.end_sessions(user.username, admin.ctx)
     return no_content()
 
@@ -345,6 +352,10 @@ async def update_attributes(user_id: str, request: Request, admin: AdminCaller) 
     _check_attribute_change(body)
     require_match(request, _attributes(user))
     updated = await admin.container.users.update(
-        user.username, admin.ctx, set_attributes=body.assign, unset_attributes=body.unset
+        user.username,
+        admin.ctx,
+        set_attributes=body.assign,
+        unset_attributes=body.unset,
+        expect=lambda stored: require_match(request, _attributes(stored)),  # under the lock
     )
     return object_response(_attributes(updated))
