@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authgate.web.console import access, clients, overview, people, session
+from authgate.web.console import access, apis, clients, groups, overview, people, session
 
 router = APIRouter(include_in_schema=False)
-for _module in (session, overview, people, access, clients):
+for _module in (session, overview, people, groups, access, clients, apis):
     router.include_router(_module.router)

@@ -17,7 +17,7 @@ from authgate.web.console.common import (
     Console,
     confirmed,
 )
-from authgate.web.console.session import enter
+from authgate.web.console.session import enter, enter_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,12 +53,10 @@ async def _roles_page(
 
 @router.post("/console/roles")
 async def create_role(request: Request) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     name = fields.get("name", "")
     permissions = fields.get("permissions", "").split()
     inherits = fields.get("inherits", "").split()
@@ -109,12 +107,10 @@ async def _bindings_page(
 
 @router.post("/console/bindings")
 async def create_binding(request: Request) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     role = fields.get("role", "")
     member = fields.get("member", "")
     try:
@@ -127,12 +123,10 @@ async def create_binding(request: Request) -> Response:
 
 @router.post("/console/bindings/{binding_id}/delete")
 async def delete_binding(request: Request, binding_id: str) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     if not confirmed(fields):
         return await _bindings_page(c, 400, NOT_CONFIRMED)
     try:

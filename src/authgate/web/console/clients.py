@@ -1,39 +1,76 @@
-"""Clients, each shown where the administrator holds ``clients.read`` at its scope, and
-secret rotation: the new secret is shown once, on the page that answers the form."""
+"""Clients, each shown where the administrator holds ``clients.read`` at its scope, a page
+at a time; registering one, disabling or enabling it, and rotating its secret, checked as
+the admin API checks them.
+
+A new secret is shown once: the action answers with a redirect (POST → 303 → GET) and
+the secret waits for that one page in a sealed, short-lived cookie (``cookies.py``), so
+reloading the page neither shows it again nor rotates again."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from authgate.clients.models import SECRET_METHODS, Client
+from authgate.clients.models import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    REFRESH_TOKEN,
+    SECRET_METHODS,
+    Client,
+)
 from authgate.errors import AuthGateError, NotFound
-from authgate.rbac.service import MAX_PAGE
+from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
 from authgate.web.console.common import (
     CLIENTS_READ,
     CLIENTS_WRITE,
     NOT_CONFIRMED,
     Console,
+    Listing,
     confirmed,
+    next_link,
+    page_after,
+    page_limit,
 )
-from authgate.web.console.session import enter
+from authgate.web.console.session import enter, enter_form
 
 router = APIRouter(include_in_schema=False)
+PATH = "/console/clients"
+#: The grant types the registration form offers (others: the CLI or the admin API).
+OFFERED_GRANTS = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS)
 
 
-async def _listed(c: Console) -> list[tuple[Client, bool]]:
-    """(client, may rotate its secret) for every client the administrator may see."""
-    shown: list[tuple[Client, bool]] = []
-    after: str | None = None
-    while True:
+class Shown:
+    """A client with what the administrator may do to it."""
+
+    def __init__(self, client: Client, writable: bool) -> None:
+        self.client = client
+        self.may_write = writable
+        self.may_rotate = writable and client.auth_method in SECRET_METHODS
+
+
+async def _listed(c: Console) -> Listing[Shown]:
+    """One page of the clients the administrator may see, after the cursor: the service
+    is read in batches and each client checked at its own scope."""
+    limit = page_limit(c.request)
+    after = page_after(c.request)
+    shown: list[Shown] = []
+    while len(shown) <= limit:
         batch = await c.container.clients.page(after, MAX_PAGE)
         for client in batch:
             writable = await c.holds(CLIENTS_WRITE, client.scope)
             if writable or await c.holds(CLIENTS_READ, client.scope):
-                shown.append((client, writable and client.auth_method in SECRET_METHODS))
+                shown.append(Shown(client, writable))
+                if len(shown) > limit:
+                    break
         if len(batch) < MAX_PAGE:
-            return shown
+            break
         after = batch[-1].client_id
+    if len(shown) <= limit:
+        return Listing(shown, None)
+    last = shown[limit - 1].client.client_id
+    return Listing(shown[:limit], next_link(c.request, PATH, last))
 
 
 async def _visible(c: Console, client_id: str) -> Client:
@@ -46,7 +83,13 @@ async def _visible(c: Console, client_id: str) -> Client:
     raise NotFound("There is no such client (or you may not see it).")
 
 
-@router.get("/console/clients")
+async def _writable(c: Console, client_id: str) -> Client:
+    client = await _visible(c, client_id)
+    await c.require(CLIENTS_WRITE, client.scope)
+    return client
+
+
+@router.get(PATH)
 async def clients(request: Request) -> Response:
     c = await enter(request)
     if not isinstance(c, Console):
@@ -58,30 +101,112 @@ async def _clients_page(
     c: Console,
     status: int = 200,
     error: str | None = None,
-    rotated: tuple[str, str] | None = None,
+    given: Mapping[str, str] | None = None,
 ) -> Response:
     if not c.may_somewhere(CLIENTS_READ) and not c.may_somewhere(CLIENTS_WRITE):
         return c.render("forbidden.html", 403)
-    return c.render("clients.html", status, error=error, clients=await _listed(c), rotated=rotated)
-
-
-@router.post("/console/clients/{client_id:path}/rotate-secret")
-async def rotate_secret(request: Request, client_id: str) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
-    if not confirmed(fields):
-        return await _clients_page(c, 400, NOT_CONFIRMED)
+    listed: Listing[Shown] = Listing([], None)
     try:
-        client = await _visible(c, client_id)
-        await c.require(CLIENTS_WRITE, client.scope)
+        listed = await _listed(c)
+    except AuthGateError as exc:
+        status, error = exc.status, error or exc.message
+    secret = c.result.get("secret")
+    return c.render(
+        "clients.html",
+        status,
+        error=error,
+        clients=listed.items,
+        next_url=listed.next_url,
+        secret=secret if isinstance(secret, list) and len(secret) == 2 else None,
+        grants=OFFERED_GRANTS,
+        given=given or {},
+        may_create=c.may_somewhere(CLIENTS_WRITE),
+    )
+
+
+# -- registering --------------------------------------------------------------------------
+
+
+@router.post(PATH)
+async def register_client(request: Request) -> Response:
+    """Needs ``clients.write`` at the new client's scope, as the admin API."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    form = await request.form()  # parsed once, by ``c.form``
+    grant_types = [g for g in form.getlist("grant_type") if isinstance(g, str)]
+    try:
+        path = check_scope(fields.get("scope") or ROOT)
+        await c.require(CLIENTS_WRITE, path)
+        client, secret = await c.container.clients.create(
+            c.ctx,
+            name=fields.get("name", ""),
+            public=fields.get("kind") == "public",
+            grant_types=grant_types or None,
+            redirect_uris=fields.get("redirect_uris", "").split(),
+            scopes=fields.get("scopes", "").split(),
+            scope=path,
+        )
+    except AuthGateError as exc:
+        return await _clients_page(c, exc.status, exc.message, fields)
+    notice = f"Client {client.name} registered, with the id {client.client_id}."
+    if secret is None:
+        return c.done(PATH, notice=notice)
+    return c.done(PATH, notice=notice, secret=[client.client_id, secret])
+
+
+# -- one client ---------------------------------------------------------------------------
+
+
+@router.post(PATH + "/{client_id:path}/rotate-secret")
+async def rotate_secret(request: Request, client_id: str) -> Response:
+    """``clients.write`` at the client's scope, and everything the client holds where it
+    holds it (whoever has the secret acts as the client)."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        client = await _writable(c, client_id)
+        if not confirmed(fields):
+            return await _clients_page(c, 400, NOT_CONFIRMED)
         await c.policy.check_takeover(
             c.actor, f"client:{client.client_id}", "rotating the secret of"
         )
         secret = await c.container.clients.rotate_secret(client.client_id, c.ctx)
     except AuthGateError as exc:
         return await _clients_page(c, exc.status, exc.message)
-    return await _clients_page(c, rotated=(client.client_id, secret))
+    notice = f"The secret of {client.name} is replaced: the old one has stopped working."
+    return c.done(PATH, notice=notice, secret=[client.client_id, secret])
+
+
+async def _set_disabled(request: Request, client_id: str, disabled: bool) -> Response:
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        client = await _writable(c, client_id)
+        if disabled and not confirmed(fields):
+            return await _clients_page(c, 400, NOT_CONFIRMED)
+        what = "disabling" if disabled else "enabling"
+        await c.policy.check_takeover(c.actor, f"client:{client.client_id}", what)
+        changed = await c.container.clients.set_disabled(client.client_id, disabled, c.ctx)
+    except AuthGateError as exc:
+        return await _clients_page(c, exc.status, exc.message)
+    if disabled:
+        notice = f"Client {changed.name} is disabled: its grants are revoked."
+    else:
+        notice = f"Client {changed.name} is enabled again (revoked grants stay revoked)."
+    return c.done(PATH, notice=notice)
+
+
+@router.post(PATH + "/{client_id:path}/disable")
+async def disable_client(request: Request, client_id: str) -> Response:
+    return await _set_disabled(request, client_id, True)
+
+
+@router.post(PATH + "/{client_id:path}/enable")
+async def enable_client(request: Request, client_id: str) -> Response:
+    return await _set_disabled(request, client_id, False)

@@ -6,12 +6,13 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from authgate.audit.log import AuditFilter, event_json
-from authgate.errors import AuthGateError
+from authgate.errors import AuthGateError, InvalidInput
 from authgate.rbac.index import Decision
 from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
 from authgate.storage.models import AuditEventRow
@@ -23,13 +24,15 @@ from authgate.web.console.common import (
     ROLES_READ,
     USERS_READ,
     Console,
+    next_link,
+    page_after,
+    page_limit,
 )
 from authgate.web.console.session import enter
 
 router = APIRouter(include_in_schema=False)
 COUNT_CAP = 5000
 RECENT = 20
-AUDIT_PAGE = 100
 
 
 async def _count(fetch: Callable[[str | None], Awaitable[Sequence[Any]]], key: str) -> str:
@@ -141,39 +144,89 @@ def _checker_page(
 
 
 def _audit_filter(request: Request) -> tuple[AuditFilter, dict[str, str]]:
+    """The filters asked for; ``scope`` (checked) keeps events at or below it."""
     query = request.query_params
     given = {k: query.get(k, "")[:200].strip() for k in ("tag", "actor", "subject")}
+    given["scope"] = query.get("scope", "")[:1000].strip()
     where = AuditFilter(
         actor=given["actor"] or None,
         subject=given["subject"] or None,
         tags=(given["tag"],) if given["tag"] else (),
+        scope=check_scope(given["scope"]) if given["scope"] else ROOT,
     )
     return where, given
 
 
-async def _newest(c: Console, where: AuditFilter) -> list[AuditEventRow]:
-    """The last :data:`AUDIT_PAGE` matching events, newest first. The log is read in id
-    order, so a filtered view walks every match (the log offers no reverse order yet)."""
-    if not (where.actor or where.subject or where.tags):
-        return await c.container.audit.recent(AUDIT_PAGE)
-    tail: deque[AuditEventRow] = deque(maxlen=AUDIT_PAGE)
+async def _may_read(c: Console, request: Request) -> tuple[AuditFilter, dict[str, str]] | Response:
+    """``authgate:audit.read`` at the scope asked about (``/`` when none is): an
+    ``org:acme`` auditor reads the events of what lives under ``org:acme``."""
+    try:
+        where, given = _audit_filter(request)
+    except AuthGateError as exc:
+        return c.render("trouble.html", exc.status, message=exc.message)
+    if not await c.holds(AUDIT_READ, where.scope or ROOT):
+        return c.render("forbidden.html", 403)
+    return where, given
+
+
+async def _older(
+    c: Console, where: AuditFilter, before: int | None, limit: int
+) -> list[AuditEventRow]:
+    """Up to ``limit`` matching events older than event ``before``, newest first. The log
+    is read in id order, so this walks the matches up to ``before`` (the log offers no
+    reverse order yet); the newest page of the unfiltered log is read directly."""
+    if before is None and not (where.actor or where.subject or where.tags) and where.scope == ROOT:
+        return await c.container.audit.recent(limit)
+    tail: deque[AuditEventRow] = deque(maxlen=limit)
     async for row in c.container.audit.export(where):
+        if before is not None and row.id >= before:
+            break
         tail.append(row)
     return list(reversed(tail))
 
 
+def _before(request: Request) -> int | None:
+    key = page_after(request)
+    if key is None:
+        return None
+    if not key.isascii() or not key.isdigit() or len(key) > 18:
+        raise InvalidInput("cursor is not one this page gave out: follow its Next page link")
+    return int(key)
+
+
 @router.get("/console/audit")
 async def audit_log(request: Request) -> Response:
+    """Newest first, a page at a time; "Next page" goes on to older events."""
     c = await enter(request)
     if not isinstance(c, Console):
         return c
-    if not await c.holds(AUDIT_READ):
-        return c.render("forbidden.html", 403)
-    where, given = _audit_filter(request)
-    export = "/console/audit/export?" + str(request.query_params)
-    events = await _newest(c, where)
+    allowed = await _may_read(c, request)
+    if isinstance(allowed, Response):
+        return allowed
+    where, given = allowed
+    export = "/console/audit/export"
+    if any(given.values()):
+        export += "?" + urlencode({k: v for k, v in given.items() if v})
+    events: list[AuditEventRow] = []
+    next_url, status, error = None, 200, None
+    try:
+        limit = page_limit(request)
+        events = await _older(c, where, _before(request), limit + 1)
+    except AuthGateError as exc:
+        status, error = exc.status, exc.message
+    else:
+        if len(events) > limit:
+            events = events[:limit]
+            next_url = next_link(request, "/console/audit", str(events[-1].id))
     return c.render(
-        "audit.html", events=events, names=await _who(c, events), given=given, export=export
+        "audit.html",
+        status,
+        error=error,
+        events=events,
+        names=await _who(c, events),
+        given=given,
+        export=export,
+        next_url=next_url,
     )
 
 
@@ -183,9 +236,10 @@ async def audit_export(request: Request) -> Response:
     c = await enter(request)
     if not isinstance(c, Console):
         return c
-    if not await c.holds(AUDIT_READ):
-        return c.render("forbidden.html", 403)
-    where, _ = _audit_filter(request)
+    allowed = await _may_read(c, request)
+    if isinstance(allowed, Response):
+        return allowed
+    where, _ = allowed
 
     async def lines() -> AsyncIterator[bytes]:
         async for row in c.container.audit.export(where):

@@ -1,11 +1,15 @@
-"""Users (search, create, one user's access and API keys) and groups (create, members).
+"""Users: search (a page at a time), create, and one user's access, sessions and API keys,
+with what an administrator does to an account (disable or enable it, set its password,
+remove its second factor, end its sessions).
 
 Each user is shown and changed only where the administrator holds ``users.read`` /
-``users.write`` at the user's scope; joining a group goes through the policy's escalation
-check (the new member gets every binding of the group)."""
+``users.write`` at the user's scope, as in the admin API; setting a password or removing
+a second factor hands over the account, and disabling, enabling or signing it out acts
+against it, so those also need everything the user holds (``AdminPolicy.check_takeover``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -20,21 +24,22 @@ from authgate.web.console.common import (
     APIKEYS_WRITE,
     BINDINGS_READ,
     GROUPS_READ,
-    GROUPS_WRITE,
     NOT_CONFIRMED,
     USERS_READ,
     USERS_WRITE,
     Console,
+    Listing,
     confirmed,
+    one_page,
 )
-from authgate.web.console.session import enter
+from authgate.web.console.session import enter, enter_form
 from authgate.web.render import redirect
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 100
 
 
-async def _visible(c: Console, user_id: str) -> User:
+async def visible_user(c: Console, user_id: str) -> User:
     """The user, when the administrator may read or change it; else as if it did not exist."""
     user = await c.container.users.get_by_id(user_id[:255])
     if user is not None:
@@ -59,17 +64,23 @@ async def _users_page(c: Console, status: int = 200, error: str | None = None) -
     query = c.request.query_params
     prefix = query.get("q", "")[:150].strip()
     scope = query.get("scope", "")[:1000].strip() or ROOT
+    found: Listing[User] = Listing([], None)
     try:
         path = check_scope(scope)
         await c.require(USERS_READ, path)
-        found = await c.container.users.page(None, SHOWN, q=prefix or None, scope=path)
+
+        async def fetch(after: str | None, limit: int) -> list[User]:
+            return list(await c.container.users.page(after, limit, q=prefix or None, scope=path))
+
+        found = await one_page(c.request, "/console/users", fetch, lambda u: u.id)
     except AuthGateError as exc:
-        found, status, error = [], exc.status, error or exc.message
+        status, error = exc.status, error or exc.message
     return c.render(
         "users.html",
         status,
         error=error,
-        users=found,
+        users=found.items,
+        next_url=found.next_url,
         q=prefix,
         scope=scope,
         may_create=c.may_somewhere(USERS_WRITE),
@@ -78,12 +89,10 @@ async def _users_page(c: Console, status: int = 200, error: str | None = None) -
 
 @router.post("/console/users")
 async def create_user(request: Request) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
+    entered = await enter_form(request, ("password",))
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     try:
         path = check_scope(fields.get("scope") or ROOT)
         await c.require(USERS_WRITE, path)
@@ -143,7 +152,7 @@ async def _user_page(
     notice: str | None = None,
 ) -> Response:
     try:
-        user = await _visible(c, user_id)
+        user = await visible_user(c, user_id)
     except NotFound as exc:
         return c.render("users.html", 404, error=exc.message, users=[], q="", scope=ROOT)
     container = c.container
@@ -153,6 +162,7 @@ async def _user_page(
     show_keys = await c.holds(APIKEYS_READ) or await c.holds(APIKEYS_WRITE)
     keys = await container.api_keys.list(f"user:{user.id}", limit=SHOWN) if show_keys else []
     created = c.request.query_params.get("created") == "1"
+    may_write = await c.holds(USERS_WRITE, user.scope)
     return c.render(
         "user.html",
         status,
@@ -165,22 +175,30 @@ async def _user_page(
         sessions=await container.users.sessions(user.id),
         keys=keys if show_keys else None,
         may_revoke=await c.holds(APIKEYS_WRITE),
+        may_write=may_write,
+        may_take_over=may_write and await _may_take_over(c, user),
     )
+
+
+async def _may_take_over(c: Console, user: User) -> bool:
+    try:
+        await c.policy.check_takeover(c.actor, f"user:{user.id}", "taking over")
+    except AuthGateError:
+        return False
+    return True
 
 
 @router.post("/console/users/{user_id}/api-keys/{key_id}/revoke")
 async def revoke_api_key(request: Request, user_id: str, key_id: str) -> Response:
     """Needs ``apikeys.write`` at ``/`` (as the admin API); the box must be ticked."""
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     if not confirmed(fields):
         return await _user_page(c, user_id, 400, NOT_CONFIRMED)
     try:
-        user = await _visible(c, user_id)
+        user = await visible_user(c, user_id)
         await c.require(APIKEYS_WRITE)
         key = await c.container.api_keys.get(key_id[:200])
         if key.owner != f"user:{user.id}":
@@ -191,101 +209,86 @@ async def revoke_api_key(request: Request, user_id: str, key_id: str) -> Respons
     return await _user_page(c, user_id, notice=f"API key {key.id} revoked.")
 
 
-# -- groups -------------------------------------------------------------------------------
+# -- what an administrator does to an account ---------------------------------------------
+
+Action = Callable[[Console, User, Mapping[str, str]], Awaitable[str]]
 
 
-@router.get("/console/groups")
-async def groups(request: Request) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    return await _groups_page(c)
-
-
-async def _groups_page(
-    c: Console, status: int = 200, error: str | None = None, notice: str | None = None
+async def _act(
+    request: Request, user_id: str, action: Action, *, confirm: bool, keep: tuple[str, ...] = ()
 ) -> Response:
-    if not await c.holds(GROUPS_READ):
-        return c.render("forbidden.html", 403)
-    listed = await c.container.access.list_groups(None, MAX_PAGE)
-    names: dict[str, str] = {}
-    for group in listed:
-        for member in group.members:
-            if member not in names:
-                user = await c.container.users.get_by_id(member)
-                names[member] = user.username if user else member
-    return c.render(
-        "groups.html",
-        status,
-        error=error,
-        notice=notice,
-        groups=listed,
-        names=names,
-        may_write=await c.holds(GROUPS_WRITE),
-    )
-
-
-@router.post("/console/groups")
-async def create_group(request: Request) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
-    name = fields.get("name", "")
+    """Checks as the admin API does (``users.write`` at the user's scope, the rest inside
+    ``action``), then POST → 303 → GET with the notice ``action`` returns."""
+    entered = await enter_form(request, keep)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
     try:
-        await c.require(GROUPS_WRITE)
-        await c.container.access.create_group(c.ctx, name, (), fields.get("description", ""))
+        user = await visible_user(c, user_id)
+        await c.require(USERS_WRITE, user.scope)
+        if confirm and not confirmed(fields):
+            return await _user_page(c, user.id, 400, NOT_CONFIRMED)
+        notice = await action(c, user, fields)
     except AuthGateError as exc:
-        return await _groups_page(c, exc.status, exc.message)
-    return await _groups_page(c, 201, notice=f"Group {name} created.")
+        return await _user_page(c, user_id, exc.status, exc.message)
+    return c.done(f"/console/users/{quote(user.id, safe='')}", notice=notice)
 
 
-async def _member_id(c: Console, username: str) -> str:
-    """A member named by username or id, visible to the administrator."""
-    container = c.container
-    user = await container.users.get_by_id(username[:255])
-    if user is None:
-        try:
-            user = await container.users.get(username[:150])
-        except (NotFound, InvalidInput):
-            raise NotFound(f"There is no user {username!r} (or you may not see it).") from None
-    return (await _visible(c, user.id)).id
+async def _disable(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "disabling")
+    await c.container.users.set_disabled(user.username, True, c.ctx)
+    return f"{user.username} is disabled: their sessions ended and their tokens stop working."
 
 
-@router.post("/console/groups/{name}/members")
-async def add_member(request: Request, name: str) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
-    try:
-        await c.require(GROUPS_WRITE)
-        group = await c.container.access.get_group(name)
-        user_id = await _member_id(c, fields.get("user", ""))
-        await c.policy.check_join(c.actor, group.name)
-        await c.container.access.add_member(c.ctx, group.name, user_id)
-    except AuthGateError as exc:
-        return await _groups_page(c, exc.status, exc.message)
-    return await _groups_page(c, notice=f"Added {fields.get('user')} to {name}.")
+async def _enable(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "enabling")
+    await c.container.users.set_disabled(user.username, False, c.ctx)
+    return f"{user.username} is enabled again."
 
 
-@router.post("/console/groups/{name}/members/{user_id}/remove")
-async def remove_member(request: Request, name: str, user_id: str) -> Response:
-    c = await enter(request)
-    if not isinstance(c, Console):
-        return c
-    fields = await c.form()
-    if fields is None:
-        return c.refused()
-    if not confirmed(fields):
-        return await _groups_page(c, 400, NOT_CONFIRMED)
-    try:
-        await c.require(GROUPS_WRITE)
-        await c.container.access.remove_member(c.ctx, name, user_id)
-    except AuthGateError as exc:
-        return await _groups_page(c, exc.status, exc.message)
-    return await _groups_page(c, notice=f"Removed the member from {name}.")
+async def _set_password(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    password = fields.get("password", "")
+    if not password:
+        raise InvalidInput("Type the new password.")
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "setting the password of")
+    await c.container.users.reset_password(user.username, c.ctx, password)
+    return f"The password of {user.username} is set."
+
+
+async def _reset_mfa(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "removing the second factor of")
+    had = await c.container.mfa.reset(user.id, c.ctx)
+    if not had:
+        return f"{user.username} had no second factor; their recovery codes are cleared."
+    return f"The second factor of {user.username} is removed: they sign in with the password."
+
+
+async def _end_sessions(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "signing out")
+    ended = await c.container.users.end_sessions(user.username, c.ctx)
+    return f"Ended {ended} session{'' if ended == 1 else 's'} of {user.username}."
+
+
+@router.post("/console/users/{user_id}/disable")
+async def disable_user(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _disable, confirm=True)
+
+
+@router.post("/console/users/{user_id}/enable")
+async def enable_user(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _enable, confirm=False)
+
+
+@router.post("/console/users/{user_id}/password")
+async def set_password(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _set_password, confirm=True, keep=("password",))
+
+
+@router.post("/console/users/{user_id}/mfa/reset")
+async def reset_mfa(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _reset_mfa, confirm=True)
+
+
+@router.post("/console/users/{user_id}/sessions/end")
+async def end_sessions(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _end_sessions, confirm=True)

@@ -2,7 +2,8 @@
 §4.1, RFC 7636), the console being a first-party public client. The login page does the
 authentication, so second factors and lockout apply as for any other application.
 
-Two sealed cookies (AES-GCM under the master key, never readable by the browser):
+Two sealed cookies (``cookies.py``: AES-GCM under the master key, never readable by the
+browser):
 
 - the *flow* cookie holds ``state`` and the PKCE verifier for ten minutes, between
   ``/console`` and ``/console/callback`` (RFC 6749 §10.12, RFC 7636 §4.1);
@@ -13,10 +14,9 @@ Two sealed cookies (AES-GCM under the master key, never readable by the browser)
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -27,11 +27,12 @@ from starlette.responses import Response
 from authgate.audit.events import AuditContext
 from authgate.clients.models import AUTHORIZATION_CODE
 from authgate.container import Container
-from authgate.errors import AuthGateError, ConfigurationError
+from authgate.errors import AuthGateError
 from authgate.protocol import pkce
 from authgate.protocol.errors import OAuthError
 from authgate.protocol.messages import OAuthRequest
 from authgate.sessions.service import ACTIVE, BrowserSession
+from authgate.web.console import cookies
 from authgate.web.console.common import Console, ConsoleActor, is_admin
 from authgate.web.deps import client_ip, container_of
 from authgate.web.flow import AUTHORIZE_PATH
@@ -46,50 +47,6 @@ SESSION_TTL = timedelta(hours=8)
 _FLOW_SEAL = "console-flow"
 _SESSION_SEAL = "console-session"
 _REGISTRATION = AuditContext(actor="console")
-
-
-def _names(request: Request) -> tuple[str, str]:
-    """(session cookie, flow cookie): ``__Host-`` on https (RFC 6265bis §4.1.3.2)."""
-    prefix = "__Host-" if container_of(request).settings.issuer_is_https else ""
-    return prefix + "authgate_console", prefix + "authgate_console_flow"
-
-
-def _seal(request: Request, data: dict[str, object], purpose: str) -> str:
-    sealed = container_of(request).master.seal(json.dumps(data).encode(), purpose)
-    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
-
-
-def _open(request: Request, text: str | None, purpose: str) -> dict[str, object] | None:
-    if not text or len(text) > 4000:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = json.loads(container_of(request).master.open(raw, purpose))
-    except (ValueError, TypeError, ConfigurationError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str, ttl: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=ttl,
-        httponly=True,
-        samesite="lax",
-        secure=container_of(request).settings.issuer_is_https,
-        path="/",
-    )
-
-
-def _clear_cookie(request: Request, response: Response, name: str) -> None:
-    response.delete_cookie(
-        name,
-        httponly=True,
-        samesite="lax",
-        secure=container_of(request).settings.issuer_is_https,
-        path="/",
-    )
 
 
 def callback_uri(container: Container) -> str:
@@ -156,13 +113,8 @@ async def start_sign_in(request: Request) -> Response:
     expires = container.clock.now() + FLOW_TTL
     flow = {"s": state, "v": verifier, "c": client_id, "e": expires.timestamp()}
     response = redirect(f"{AUTHORIZE_PATH}?{urlencode(params)}")
-    _set_cookie(
-        request,
-        response,
-        _names(request)[1],
-        _seal(request, flow, _FLOW_SEAL),
-        int(FLOW_TTL.total_seconds()),
-    )
+    sealed = cookies.seal(request, flow, _FLOW_SEAL)
+    cookies.set_cookie(request, response, cookies.FLOW, sealed, int(FLOW_TTL.total_seconds()))
     return response
 
 
@@ -183,8 +135,8 @@ async def callback(request: Request) -> Response:
     """RFC 6749 §4.1.2: check ``state`` (and ``iss``, RFC 9207 §2.4), then redeem the code
     at the token endpoint, in this process, with the PKCE verifier."""
     container = container_of(request)
-    session_name, flow_name = _names(request)
-    flow = _open(request, request.cookies.get(flow_name), _FLOW_SEAL)
+    flow_cookie = request.cookies.get(cookies.name(request, cookies.FLOW))
+    flow = cookies.unseal(request, flow_cookie, _FLOW_SEAL)
     query = request.query_params
     now = container.clock.now()
     if flow is None or float(str(flow.get("e", 0))) < now.timestamp():
@@ -222,8 +174,9 @@ async def callback(request: Request) -> Response:
     }
     response = redirect("/console")
     ttl = max(1, int((expires - now).total_seconds()))
-    _set_cookie(request, response, session_name, _seal(request, data, _SESSION_SEAL), ttl)
-    _clear_cookie(request, response, flow_name)
+    sealed = cookies.seal(request, data, _SESSION_SEAL)
+    cookies.set_cookie(request, response, cookies.SESSION, sealed, ttl)
+    cookies.clear_cookie(request, response, cookies.FLOW)
     return response
 
 
@@ -236,7 +189,8 @@ class _Signed:
 async def _signed_in(request: Request) -> _Signed | None:
     """The console session, while the browser session it came from lives on."""
     container = container_of(request)
-    data = _open(request, request.cookies.get(_names(request)[0]), _SESSION_SEAL)
+    sealed = request.cookies.get(cookies.name(request, cookies.SESSION))
+    data = cookies.unseal(request, sealed, _SESSION_SEAL)
     if data is None:
         return None
     if float(str(data.get("e", 0))) < container.clock.now().timestamp():
@@ -257,10 +211,26 @@ async def enter(request: Request) -> Console | Response:
         return await start_sign_in(request)
     container = container_of(request)
     held = await container.engine.permissions_anywhere(f"user:{signed.user_id}")
-    console = Console(request, container, ConsoleActor(signed.user_id, signed.username), held)
+    actor = ConsoleActor(signed.user_id, signed.username)
+    result = cookies.take_result(request, signed.user_id)
+    console = Console(request, container, actor, held, result or {})
     if not is_admin(held):
         return console.render("forbidden.html", 403)
     return console
+
+
+async def enter_form(
+    request: Request, keep: Sequence[str] = ()
+) -> tuple[Console, Mapping[str, str]] | Response:
+    """:func:`enter` for a posted form, with its fields (``keep``: not trimmed), or the
+    response to send instead; a form without its CSRF token changes nothing (403)."""
+    c = await enter(request)
+    if not isinstance(c, Console):
+        return c
+    fields = await c.form(keep)
+    if fields is None:
+        return c.refused()
+    return c, fields
 
 
 @router.post("/console/logout")
@@ -272,6 +242,7 @@ async def logout(request: Request) -> Response:
         return _trouble(request, CSRF_FAILED, 403)
     await container_of(request).sessions.end(request.cookies.get(session_cookie_name(request)))
     response = redirect("/?logged_out=1")
-    _clear_cookie(request, response, _names(request)[0])
+    cookies.clear_cookie(request, response, cookies.SESSION)
+    cookies.clear_cookie(request, response, cookies.RESULT)
     clear_session_cookie(request, response)
     return response

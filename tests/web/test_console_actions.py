@@ -1,0 +1,231 @@
+"""The console's account, client and API actions over HTTP (in process): each is refused
+as the admin API refuses it, without its CSRF token, or without the ticked confirmation
+box, and a refused action changes nothing. A new client secret is shown on one page only."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from authgate.accounts.models import User
+from authgate.audit.events import CLI_CONTEXT as CLI
+from authgate.audit.log import AuditFilter
+from authgate.container import Container
+from authgate.web.app import create_app
+from tests.web.conftest import PASSWORD, login
+
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+SECRET = re.compile(r'data-testid="new-client-secret">([^<]+)<')
+USERS = ("authgate:users.read", "authgate:users.write")
+
+
+@dataclass
+class Admin:
+    http: httpx.AsyncClient
+    user: User
+
+    async def csrf(self, path: str = "/console") -> str:
+        page = await self.http.get(path)
+        assert page.status_code == 200, page.text
+        match = CSRF.search(page.text)
+        assert match
+        return match.group(1)
+
+    async def post(self, path: str, **fields: str) -> httpx.Response:
+        fields.setdefault("csrf_token", await self.csrf())
+        return await self.http.post(path, data=fields)
+
+
+@pytest.fixture
+async def http(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """Requests to the issuer's own origin: the console's callback is an absolute URL."""
+    app = create_app(container.settings, container)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    base = container.settings.issuer
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+        yield client
+
+
+async def _admin(
+    container: Container, http: httpx.AsyncClient, grants: list[tuple[list[str], str]]
+) -> Admin:
+    """A user holding each (permissions, scope), signed in to the console."""
+    user = await container.users.create("boss", CLI, password=PASSWORD)
+    for n, (permissions, scope) in enumerate(grants):
+        await container.access.create_role(CLI, f"console-test-{n}", permissions)
+        await container.access.bind(CLI, f"console-test-{n}", f"user:{user.id}", scope)
+    assert (await login(http, "boss", PASSWORD)).status_code == 303
+    entered = await http.get("/console", follow_redirects=True)
+    assert entered.status_code == 200, entered.text
+    assert "Dashboard" in entered.text
+    return Admin(http, user)
+
+
+@pytest.fixture
+async def target(container: Container) -> User:
+    return await container.users.create("victim", CLI, password=PASSWORD + "-v")
+
+
+async def test_a_scoped_administrator_cannot_disable_a_user_above_their_scope(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    admin = await _admin(
+        container, http, [(["authgate:users.read"], "/"), (["authgate:users.write"], "org:acme")]
+    )
+    detail = await http.get(f"/console/users/{target.id}")
+    assert detail.status_code == 200
+    assert "Disable victim" not in detail.text  # no button they cannot use
+    refused = await admin.post(f"/console/users/{target.id}/disable", confirm="yes")
+    assert refused.status_code == 403
+    assert "authgate:users.write" in refused.text
+    assert not (await container.users.get("victim")).disabled
+    ended = await admin.post(f"/console/users/{target.id}/sessions/end", confirm="yes")
+    assert ended.status_code == 403
+
+
+async def test_a_user_the_administrator_may_not_see_is_not_found(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    admin = await _admin(container, http, [(list(USERS), "org:acme")])
+    refused = await admin.post(f"/console/users/{target.id}/disable", confirm="yes")
+    assert refused.status_code == 404
+    assert not (await container.users.get("victim")).disabled
+
+
+async def test_actions_need_the_csrf_token_and_the_confirmation(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    admin = await _admin(container, http, [(["*"], "/")])
+    forged = await http.post(f"/console/users/{target.id}/disable", data={"confirm": "yes"})
+    assert forged.status_code == 403
+    unconfirmed = await admin.post(f"/console/users/{target.id}/disable")
+    assert unconfirmed.status_code == 400
+    assert "Tick the confirmation box" in unconfirmed.text
+    assert not (await container.users.get("victim")).disabled
+    for action in ("sessions/end", "mfa/reset", "password"):
+        answer = await admin.post(f"/console/users/{target.id}/{action}", password="x" * 20)
+        assert answer.status_code == 400, action
+    await container.login.check_password("victim", PASSWORD + "-v", CLI)  # unchanged
+
+
+async def test_disable_then_enable_shows_the_result_once(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    admin = await _admin(container, http, [(["*"], "/")])
+    done = await admin.post(f"/console/users/{target.id}/disable", confirm="yes")
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/console/users/{target.id}"
+    assert (await container.users.get("victim")).disabled
+    shown = await http.get(done.headers["location"])
+    assert "victim is disabled" in shown.text
+    again = await http.get(done.headers["location"])
+    assert "victim is disabled" not in again.text  # the notice was for that one page
+    assert (await admin.post(f"/console/users/{target.id}/enable")).status_code == 303
+    assert not (await container.users.get("victim")).disabled
+
+
+async def test_setting_a_password_needs_what_the_user_holds(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """Whoever sets the password acts as the user (``check_takeover``)."""
+    await container.access.create_role(CLI, "orders-admin", ["orders:admin"])
+    await container.access.bind(CLI, "orders-admin", f"user:{target.id}", "/")
+    admin = await _admin(container, http, [(list(USERS), "/")])
+    detail = await http.get(f"/console/users/{target.id}")
+    assert "Set password" not in detail.text
+    refused = await admin.post(
+        f"/console/users/{target.id}/password", password="a-new-long-password", confirm="yes"
+    )
+    assert refused.status_code == 403
+    assert "orders:admin" in refused.text
+    await container.login.check_password("victim", PASSWORD + "-v", CLI)  # unchanged
+    mfa = await admin.post(f"/console/users/{target.id}/mfa/reset", confirm="yes")
+    assert mfa.status_code == 403
+
+
+async def test_a_rotated_secret_is_shown_on_one_page_only(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    client, _ = await container.clients.create(
+        CLI, name="Billing", grant_types=["client_credentials"]
+    )
+    admin = await _admin(container, http, [(["*"], "/")])
+    path = f"/console/clients/{client.client_id}/rotate-secret"
+    unconfirmed = await admin.post(path)
+    assert unconfirmed.status_code == 400
+    rotated = await admin.post(path, confirm="yes")
+    assert rotated.status_code == 303
+    first = await http.get(rotated.headers["location"])
+    secret = SECRET.search(first.text)
+    assert secret and await container.clients.authenticate_secret(client.client_id, secret.group(1))
+    reloaded = await http.get(rotated.headers["location"])
+    assert SECRET.search(reloaded.text) is None
+    where = AuditFilter(subject=f"client:{client.client_id}", tags=("client:secret-rotated",))
+    assert len([e async for e in container.audit.export(where)]) == 1
+
+
+async def test_registering_an_api_needs_apis_write(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    admin = await _admin(container, http, [(["authgate:apis.read"], "/")])
+    page = await http.get("/console/apis")
+    assert page.status_code == 200
+    assert "Register an API" not in page.text
+    refused = await admin.post(
+        "/console/apis", audience="https://orders.example", name="Orders", permissions="o:r"
+    )
+    assert refused.status_code == 403
+    assert await container.apis.get("https://orders.example") is None
+
+
+async def test_users_are_listed_a_page_at_a_time(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    await _admin(container, http, [(["*"], "/")])
+    for n in range(4):
+        await container.users.create(f"paged-{n}", CLI)
+    seen: list[str] = []
+    url: str | None = "/console/users?q=paged-&limit=3"
+    while url is not None:
+        page = await http.get(url)
+        assert page.status_code == 200
+        seen += re.findall(r">(paged-\d)</a>", page.text)
+        found = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert sorted(seen) == [f"paged-{n}" for n in range(4)]
+    forged = await http.get("/console/users?cursor=not-a-cursor")
+    assert forged.status_code == 400
+
+
+async def test_a_scoped_auditor_reads_the_events_under_their_scope_only(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """``authgate:audit.read`` at ``org:acme`` shows the events of what lives there (the
+    audit log records each event's scope), never those at ``/`` or ``org:acme-two``."""
+    await _admin(container, http, [(["authgate:audit.read"], "org:acme")])
+    await container.users.create("inside", CLI, scope="org:acme/team:a")
+    await container.users.create("beside", CLI, scope="org:acme-two")
+    await container.users.create("above", CLI)
+    for refused in (
+        "/console/audit",
+        "/console/audit?scope=/",
+        "/console/audit?scope=org:acme-two",
+    ):
+        assert (await http.get(refused)).status_code == 403, refused
+    assert (await http.get("/console/audit/export")).status_code == 403
+    page = await http.get("/console/audit", params={"scope": "org:acme", "tag": "user:created"})
+    assert page.status_code == 200, page.text
+    assert "org:acme/team:a" in page.text
+    assert "org:acme-two" not in page.text
+    exported = await http.get("/console/audit/export", params={"scope": "org:acme"})
+    assert exported.status_code == 200
+    scopes = {json.loads(line)["scope"] for line in exported.text.splitlines()}
+    assert "org:acme/team:a" in scopes  # the user made there
+    assert scopes <= {"org:acme", "org:acme/team:a"}  # and the auditor's own binding
+    bad = await http.get("/console/audit", params={"scope": "org:acme/../x"})
+    assert bad.status_code == 400
