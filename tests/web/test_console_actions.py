@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from authgate.accounts.models import User
+from authgate.apis.models import Api
+from authgate.apis.service import ApiService
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.log import AuditFilter
 from authgate.container import Container
@@ -229,3 +231,27 @@ async def test_a_scoped_auditor_reads_the_events_under_their_scope_only(
     assert scopes <= {"org:acme", "org:acme/team:a"}  # and the auditor's own binding
     bad = await http.get("/console/audit", params={"scope": "org:acme/../x"})
     assert bad.status_code == 400
+
+
+async def test_adding_permissions_never_drops_another_administrators_change(
+    container: Container, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page sends the whole list back; a change made between its read and its write
+    makes it refuse (409) instead of writing over that change."""
+    admin = await _admin(container, http, [(["*"], "/")])
+    audience = "https://orders.example"
+    await container.apis.create(CLI, audience=audience, name="Orders", permissions=["o:read"])
+    read = ApiService.get
+
+    async def meanwhile(self: ApiService, wanted: str) -> Api | None:
+        found = await read(self, wanted)
+        await ApiService.update(self, CLI, wanted, permissions=["o:read", "o:audit"])
+        return found
+
+    monkeypatch.setattr(ApiService, "get", meanwhile)
+    refused = await admin.post("/console/apis/permissions", audience=audience, permissions="o:x")
+    monkeypatch.undo()
+    assert refused.status_code == 409
+    assert "changed meanwhile" in refused.text
+    api = await container.apis.get(audience)
+    assert api is not None and api.permissions == ("o:read", "o:audit")

@@ -4,11 +4,13 @@ time, registered, and given more permissions. Global objects, as in the admin AP
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from authgate.apis.models import JWT, TOKEN_FORMATS, Api
-from authgate.errors import AuthGateError, InvalidInput, NotFound
+from authgate.errors import AuthGateError, Conflict, InvalidInput, NotFound
 from authgate.web.console.common import (
     APIS_READ,
     APIS_WRITE,
@@ -72,6 +74,12 @@ async def register_api(request: Request) -> Response:
     return c.done(PATH, notice=f"API {api.name} ({api.audience}) registered.")
 
 
+def _unchanged(read: tuple[str, ...], stored: Api) -> None:
+    """Another administrator's change between the read and the write would be lost."""
+    if stored.permissions != read:
+        raise Conflict("The API changed meanwhile; look at its permissions and add again.")
+
+
 @router.post(f"{PATH}/permissions")
 async def add_permissions(request: Request) -> Response:
     """The API's list with the new permissions appended (as the admin API's PATCH, which
@@ -90,7 +98,12 @@ async def add_permissions(request: Request) -> Response:
             raise InvalidInput("Name at least one permission to add.")
         new = [p for p in dict.fromkeys(added) if p not in api.permissions]
         if new:
-            await c.container.apis.update(c.ctx, api.audience, permissions=[*api.permissions, *new])
+            await c.container.apis.update(
+                c.ctx,
+                api.audience,
+                permissions=[*api.permissions, *new],
+                expect=partial(_unchanged, api.permissions),  # under the row lock
+            )
     except AuthGateError as exc:
         return await _apis_page(c, exc.status, exc.message)
     what = ", ".join(new) if new else "nothing new"
