@@ -255,3 +255,38 @@ async def test_adding_permissions_never_drops_another_administrators_change(
     assert "changed meanwhile" in refused.text
     api = await container.apis.get(audience)
     assert api is not None and api.permissions == ("o:read", "o:audit")
+
+
+async def test_a_binding_made_in_the_console_may_carry_a_condition(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """Spec §1: a binding applies only when its CEL condition holds; one that does not
+    compile is refused with the reason and makes nothing."""
+    admin = await _admin(container, http, [(["*"], "/")])
+    await container.access.create_role(CLI, "owner-reader", ["docs:read"])
+    member = f"user:{target.username}"
+    broken = await admin.post(
+        "/console/bindings", role="owner-reader", member=member, condition="resource.(("
+    )
+    assert broken.status_code == 400
+    assert await container.access.list_bindings(member=member) == []
+    made = await admin.post(
+        "/console/bindings",
+        role="owner-reader",
+        member=member,
+        scope="org:acme",
+        condition="resource.properties.owner == subject.id",
+    )
+    assert made.status_code == 201, made.text
+    assert "when the condition holds" in made.text
+    (binding,) = await container.access.list_bindings(member=member)
+    assert binding.condition == "resource.properties.owner == subject.id"
+    engine = container.engine
+    doc = "org:acme/doc:1"
+    mine = await engine.check(
+        "user", target.id, "docs:read", doc, resource={"properties": {"owner": target.id}}
+    )
+    theirs = await engine.check(
+        "user", target.id, "docs:read", doc, resource={"properties": {"owner": "someone"}}
+    )
+    assert mine.allowed and not theirs.allowed

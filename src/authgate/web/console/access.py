@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from authgate.errors import AuthGateError
+from authgate.errors import AuthGateError, InvalidInput
 from authgate.rbac.service import MAX_PAGE, ROOT
 from authgate.web.console.common import (
     BINDINGS_READ,
@@ -20,6 +20,7 @@ from authgate.web.console.common import (
 from authgate.web.console.session import enter, enter_form
 
 router = APIRouter(include_in_schema=False)
+MAX_CONDITION = 4000  # as the admin API
 
 
 # -- roles --------------------------------------------------------------------------------
@@ -113,12 +114,17 @@ async def create_binding(request: Request) -> Response:
     c, fields = entered
     role = fields.get("role", "")
     member = fields.get("member", "")
+    condition = fields.get("condition") or None
     try:
+        if condition is not None and len(condition) > MAX_CONDITION:
+            raise InvalidInput(f"A condition is at most {MAX_CONDITION} characters.")
         path = await c.policy.check_bind(c.actor, role, fields.get("scope") or ROOT)
-        made = await c.container.access.bind(c.ctx, role, member, path)
+        made = await c.container.access.bind(c.ctx, role, member, path, condition)
     except AuthGateError as exc:
         return await _bindings_page(c, exc.status, exc.message)
-    return await _bindings_page(c, 201, notice=f"Bound {role} to {member} on {path} ({made.id}).")
+    when = " when the condition holds" if condition else ""
+    notice = f"Bound {role} to {member} on {path}{when} ({made.id})."
+    return await _bindings_page(c, 201, notice=notice)
 
 
 @router.post("/console/bindings/{binding_id}/delete")
