@@ -290,3 +290,81 @@ async def test_a_binding_made_in_the_console_may_carry_a_condition(
         "user", target.id, "docs:read", doc, resource={"properties": {"owner": "someone"}}
     )
     assert mine.allowed and not theirs.allowed
+
+
+async def test_signing_keys_are_listed_and_rotated_by_who_may(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """``authgate:keys.read`` shows the keys (never private material); rotating needs
+    ``keys.write`` and the ticked box, and is in the audit log."""
+    admin = await _admin(container, http, [(["authgate:keys.read"], "/")])
+    before = {info.kid for info in await container.keys.infos()}
+    page = await http.get("/console/keys")
+    assert page.status_code == 200
+    assert all(kid in page.text for kid in before)
+    assert "Rotate signing keys" not in page.text and '"d"' not in page.text
+    refused = await admin.post("/console/keys/rotate", confirm="yes")
+    assert refused.status_code == 403
+    assert {info.kid for info in await container.keys.infos()} == before
+
+    await container.access.create_role(CLI, "key-keeper", ["authgate:keys.write"])
+    await container.access.bind(CLI, "key-keeper", f"user:{admin.user.id}", "/")
+    unconfirmed = await admin.post("/console/keys/rotate")
+    assert unconfirmed.status_code == 400
+    done = await admin.post("/console/keys/rotate", confirm="yes")
+    assert done.status_code == 303
+    made = {info.kid for info in await container.keys.infos()} - before
+    assert made, "new keys for every algorithm"
+    shown = await http.get("/console/keys")
+    assert all(kid in shown.text for kid in made)
+    rotated = [
+        e async for e in container.audit.export(AuditFilter(tags=("key:rotated", "key:created")))
+    ]
+    assert any(e.actor == f"user:{admin.user.id}" for e in rotated)
+
+
+async def test_deleting_users_clients_roles_and_groups(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """Each delete asks for the ticked box and the admin API's permission; a user or
+    client holding more than the administrator cannot be deleted by them; the built-in
+    administrator role cannot be deleted at all."""
+    admin = await _admin(
+        container,
+        http,
+        [
+            (list(USERS), "/"),
+            (["authgate:roles.read", "authgate:roles.write"], "/"),
+            (["authgate:groups.write"], "/"),
+        ],
+    )
+    await container.access.create_role(CLI, "auditor", ["ledger:read"])
+    await container.access.bind(CLI, "auditor", f"user:{target.id}", "/")
+    refused = await admin.post(f"/console/users/{target.id}/delete", confirm="yes")
+    assert refused.status_code == 403, "target holds ledger:read, the admin does not"
+    assert await container.users.get_by_id(target.id) is not None
+
+    plain = await container.users.create("plain", CLI)
+    assert (await admin.post(f"/console/users/{plain.id}/delete")).status_code == 400
+    gone = await admin.post(f"/console/users/{plain.id}/delete", confirm="yes")
+    assert gone.status_code == 303 and gone.headers["location"] == "/console/users"
+    assert await container.users.get_by_id(plain.id) is None
+
+    await container.access.create_group(CLI, "ops")
+    assert (await admin.post("/console/groups/ops/delete", confirm="yes")).status_code == 303
+    assert await container.access.list_groups(None, 10) == []
+    assert (await admin.post("/console/roles/auditor/delete", confirm="yes")).status_code == 303
+    assert await container.access.list_bindings(member=f"user:{target.id}") == []
+    builtin = await admin.post("/console/roles/authgate-admin/delete", confirm="yes")
+    assert builtin.status_code == 400, builtin.text[-3000:]
+
+    client, _ = await container.clients.create(
+        CLI, name="billing", grant_types=["client_credentials"]
+    )
+    no_right = await admin.post(f"/console/clients/{client.client_id}/delete", confirm="yes")
+    assert no_right.status_code in (403, 404)
+    await container.access.create_role(CLI, "client-admin", ["authgate:clients.write"])
+    await container.access.bind(CLI, "client-admin", f"user:{admin.user.id}", "/")
+    deleted = await admin.post(f"/console/clients/{client.client_id}/delete", confirm="yes")
+    assert deleted.status_code == 303
+    assert await container.clients.get(client.client_id) is None

@@ -49,6 +49,35 @@ CLIENTS_READ = "authgate:clients.read"
 CLIENTS_WRITE = "authgate:clients.write"
 APIKEYS_READ = "authgate:apikeys.read"
 APIKEYS_WRITE = "authgate:apikeys.write"
+APIS_READ = "authgate:apis.read"
+APIS_WRITE = "authgate:apis.write"
+AUDIT_READ = "authgate:audit.read"
+ROUTES_READ = "authgate:routes.read"
+ROUTES_WRITE = "authgate:routes.write"
+KEYS_READ = "authgate:keys.read"
+KEYS_WRITE = "authgate:keys.write"
+#: Every permission of AuthGate's own administration (the admin API and the console).
+ADMINISTRATION = (
+    USERS_READ,
+    USERS_WRITE,
+    GROUPS_READ,
+    GROUPS_WRITE,
+    ROLES_READ,
+    ROLES_WRITE,
+    BINDINGS_READ,
+    BINDINGS_WRITE,
+    APIKEYS_READ,
+    APIKEYS_WRITE,
+    CLIENTS_READ,
+    CLIENTS_WRITE,
+    APIS_READ,
+    APIS_WRITE,
+    AUDIT_READ,
+    ROUTES_READ,
+    ROUTES_WRITE,
+    KEYS_READ,
+    KEYS_WRITE,
+)
 _NAMED_AT_MOST = 10  # missing permissions spelled out in one refusal
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from authgate.apis.models import Api
 from authgate.apis.service import MAX_AUDIENCE, MAX_NAME, MAX_PERMISSIONS
 from authgate.errors import InvalidInput, NotFound
+from authgate.rbac.admin import APIS_READ, APIS_WRITE
 from authgate.web.admin.conventions import (
     DEFAULT_LIMIT,
     PREFIX,
@@ -36,8 +37,6 @@ from authgate.web.admin.conventions import (
 from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["apis"])
-APIS_READ = "authgate:apis.read"
-APIS_WRITE = "authgate:apis.write"
 Audience = Annotated[Name, StringConstraints(max_length=MAX_AUDIENCE)]
 ApiName = Annotated[Text, StringConstraints(min_length=1, max_length=MAX_NAME)]
 Permissions = Annotated[list[Name], Field(max_length=MAX_PERMISSIONS)]

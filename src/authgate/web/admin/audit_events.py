@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from authgate.audit.log import AuditFilter, event_json, parse_instant
 from authgate.errors import InvalidInput
+from authgate.rbac.admin import AUDIT_READ
 from authgate.rbac.service import MAX_SCOPE
 from authgate.storage.models import AuditEventRow
 from authgate.web.admin.conventions import (
@@ -33,7 +34,6 @@ from authgate.web.admin.conventions import (
 from authgate.web.admin.users import list_scope
 
 router = APIRouter(route_class=AdminRoute, tags=["audit-events"])
-AUDIT_READ = "authgate:audit.read"
 MAX_TAGS = 50
 MAX_TAG = 64  # the longest tag the log stores
 NDJSON = "application/x-ndjson"

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from authgate.errors import InvalidInput
 from authgate.forwardauth.store import MAX_ROUTES, RouteFields, StoredRoute
+from authgate.rbac.admin import ROUTES_READ, ROUTES_WRITE
 from authgate.web.admin.conventions import (
     DEFAULT_LIMIT,
     PREFIX,
@@ -35,8 +36,6 @@ from authgate.web.admin.conventions import (
 )
 from authgate.web.admin.idempotency import idempotent
 
-ROUTES_READ = "authgate:routes.read"
-ROUTES_WRITE = "authgate:routes.write"
 PATH = f"{PREFIX}/forward-auth/routes"
 router = APIRouter(route_class=AdminRoute, tags=["forward-auth routes"])
 Short = Annotated[str, StringConstraints(min_length=1, max_length=1000)]

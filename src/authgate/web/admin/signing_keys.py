@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from authgate.keys.service import KeyInfo
+from authgate.rbac.admin import KEYS_READ, KEYS_WRITE
 from authgate.web.admin.conventions import (
     DEFAULT_LIMIT,
     NO_STORE,
@@ -29,8 +30,6 @@ from authgate.web.admin.conventions import (
 from authgate.web.admin.idempotency import idempotent
 
 router = APIRouter(route_class=AdminRoute, tags=["signing-keys"])
-KEYS_READ = "authgate:keys.read"
-KEYS_WRITE = "authgate:keys.write"
 
 
 class Rotation(Body):

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authgate.web.console import access, apis, clients, groups, overview, people, session
+from authgate.web.console import (
+    access,
+    apis,
+    clients,
+    groups,
+    keys,
+    overview,
+    people,
+    session,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (session, overview, people, groups, access, clients, apis):
+for _module in (session, overview, people, groups, access, clients, apis, keys):
     router.include_router(_module.router)

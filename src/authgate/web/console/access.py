@@ -7,13 +7,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from authgate.errors import AuthGateError, InvalidInput
-from authgate.rbac.service import MAX_PAGE, ROOT
+from authgate.rbac.admin import BINDINGS_READ, BINDINGS_WRITE, ROLES_READ, ROLES_WRITE
+from authgate.rbac.service import ADMIN_ROLE, MAX_PAGE, ROOT
 from authgate.web.console.common import (
-    BINDINGS_READ,
-    BINDINGS_WRITE,
     NOT_CONFIRMED,
-    ROLES_READ,
-    ROLES_WRITE,
     Console,
     confirmed,
 )
@@ -48,6 +45,7 @@ async def _roles_page(
         notice=notice,
         roles=listed,
         effective=effective,
+        builtin=ADMIN_ROLE,
         may_write=await c.holds(ROLES_WRITE),
     )
 
@@ -67,6 +65,23 @@ async def create_role(request: Request) -> Response:
     except AuthGateError as exc:
         return await _roles_page(c, exc.status, exc.message)
     return await _roles_page(c, 201, notice=f"Role {name} created.")
+
+
+@router.post("/console/roles/{name}/delete")
+async def delete_role(request: Request, name: str) -> Response:
+    """Its bindings go with it; roles inheriting it stop inheriting it."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    if not confirmed(fields):
+        return await _roles_page(c, 400, NOT_CONFIRMED)
+    try:
+        await c.require(ROLES_WRITE)
+        await c.container.access.delete_role(c.ctx, name)
+    except AuthGateError as exc:
+        return await _roles_page(c, exc.status, exc.message)
+    return c.done("/console/roles", notice=f"Role {name} deleted, with its bindings.")
 
 
 # -- bindings -----------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from starlette.responses import Response
 
 from authgate.apis.models import JWT, TOKEN_FORMATS, Api
 from authgate.errors import AuthGateError, Conflict, InvalidInput, NotFound
+from authgate.rbac.admin import APIS_READ, APIS_WRITE
 from authgate.web.console.common import (
-    APIS_READ,
-    APIS_WRITE,
     Console,
     Listing,
     one_page,

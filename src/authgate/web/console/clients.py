@@ -21,10 +21,9 @@ from authgate.clients.models import (
     Client,
 )
 from authgate.errors import AuthGateError, NotFound
+from authgate.rbac.admin import CLIENTS_READ, CLIENTS_WRITE
 from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
 from authgate.web.console.common import (
-    CLIENTS_READ,
-    CLIENTS_WRITE,
     NOT_CONFIRMED,
     Console,
     Listing,
@@ -210,3 +209,22 @@ async def disable_client(request: Request, client_id: str) -> Response:
 @router.post(PATH + "/{client_id:path}/enable")
 async def enable_client(request: Request, client_id: str) -> Response:
     return await _set_disabled(request, client_id, False)
+
+
+@router.post(PATH + "/{client_id:path}/delete")
+async def delete_client(request: Request, client_id: str) -> Response:
+    """Its codes, grants, tokens, consents and bindings go with it; as disabling, it
+    needs everything the client holds (nobody locks out a client holding more)."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        client = await _writable(c, client_id)
+        if not confirmed(fields):
+            return await _clients_page(c, 400, NOT_CONFIRMED)
+        await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "deleting")
+        await c.container.clients.delete(client.client_id, c.ctx)
+    except AuthGateError as exc:
+        return await _clients_page(c, exc.status, exc.message)
+    return c.done(PATH, notice=f"Client {client.name} deleted, with its grants and bindings.")

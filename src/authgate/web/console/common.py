@@ -18,7 +18,18 @@ from starlette.responses import HTMLResponse, Response
 from authgate.audit.events import AuditContext
 from authgate.container import Container
 from authgate.errors import InvalidInput
-from authgate.rbac.admin import AdminPolicy
+from authgate.rbac.admin import (
+    ADMINISTRATION,
+    APIS_READ,
+    AUDIT_READ,
+    BINDINGS_READ,
+    CLIENTS_READ,
+    GROUPS_READ,
+    KEYS_READ,
+    ROLES_READ,
+    USERS_READ,
+    AdminPolicy,
+)
 from authgate.rbac.permissions import grants
 from authgate.rbac.service import ROOT
 from authgate.web.admin.conventions import decode_cursor, encode_cursor
@@ -26,22 +37,6 @@ from authgate.web.console import cookies
 from authgate.web.deps import audit_context
 from authgate.web.login import CSRF_FAILED
 from authgate.web.render import csrf_ok, page, redirect
-
-USERS_READ = "authgate:users.read"
-USERS_WRITE = "authgate:users.write"
-GROUPS_READ = "authgate:groups.read"
-GROUPS_WRITE = "authgate:groups.write"
-ROLES_READ = "authgate:roles.read"
-ROLES_WRITE = "authgate:roles.write"
-BINDINGS_READ = "authgate:bindings.read"
-BINDINGS_WRITE = "authgate:bindings.write"
-APIKEYS_READ = "authgate:apikeys.read"
-APIKEYS_WRITE = "authgate:apikeys.write"
-CLIENTS_READ = "authgate:clients.read"
-CLIENTS_WRITE = "authgate:clients.write"
-APIS_READ = "authgate:apis.read"
-APIS_WRITE = "authgate:apis.write"
-AUDIT_READ = "authgate:audit.read"
 
 #: The menu: (path, label, the permission that shows it, anywhere it is held).
 MENU = (
@@ -53,24 +48,8 @@ MENU = (
     ("/console/check", "Access checker", BINDINGS_READ),
     ("/console/clients", "Clients", CLIENTS_READ),
     ("/console/apis", "APIs", APIS_READ),
+    ("/console/keys", "Signing keys", KEYS_READ),
     ("/console/audit", "Audit log", AUDIT_READ),
-)
-ADMIN_PERMISSIONS = (
-    USERS_READ,
-    USERS_WRITE,
-    GROUPS_READ,
-    GROUPS_WRITE,
-    ROLES_READ,
-    ROLES_WRITE,
-    BINDINGS_READ,
-    BINDINGS_WRITE,
-    APIKEYS_READ,
-    APIKEYS_WRITE,
-    CLIENTS_READ,
-    CLIENTS_WRITE,
-    APIS_READ,
-    APIS_WRITE,
-    AUDIT_READ,
 )
 NOT_CONFIRMED = "Tick the confirmation box to go ahead."
 #: Rows on one page of a list, unless ``?limit=`` asks for fewer.
@@ -164,7 +143,7 @@ class Console:
 
 
 def is_admin(held: frozenset[str]) -> bool:
-    return any(grants(held, p) for p in ADMIN_PERMISSIONS)
+    return any(grants(held, p) for p in ADMINISTRATION)
 
 
 def confirmed(fields: Mapping[str, str]) -> bool:

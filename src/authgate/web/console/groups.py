@@ -7,10 +7,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from authgate.errors import AuthGateError, InvalidInput, NotFound
+from authgate.rbac.admin import GROUPS_READ, GROUPS_WRITE
 from authgate.rbac.service import MAX_PAGE
 from authgate.web.console.common import (
-    GROUPS_READ,
-    GROUPS_WRITE,
     NOT_CONFIRMED,
     Console,
     confirmed,
@@ -110,3 +109,20 @@ async def remove_member(request: Request, name: str, user_id: str) -> Response:
     except AuthGateError as exc:
         return await _groups_page(c, exc.status, exc.message)
     return await _groups_page(c, notice=f"Removed the member from {name}.")
+
+
+@router.post("/console/groups/{name}/delete")
+async def delete_group(request: Request, name: str) -> Response:
+    """Its bindings go with it; its members lose what it granted them."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    if not confirmed(fields):
+        return await _groups_page(c, 400, NOT_CONFIRMED)
+    try:
+        await c.require(GROUPS_WRITE)
+        await c.container.access.delete_group(c.ctx, name)
+    except AuthGateError as exc:
+        return await _groups_page(c, exc.status, exc.message)
+    return c.done("/console/groups", notice=f"Group {name} deleted, with its bindings.")

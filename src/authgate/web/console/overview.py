@@ -13,16 +13,18 @@ from starlette.responses import Response, StreamingResponse
 
 from authgate.audit.log import AuditFilter, event_json
 from authgate.errors import AuthGateError, InvalidInput
-from authgate.rbac.index import Decision
-from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
-from authgate.storage.models import AuditEventRow
-from authgate.web.console.common import (
+from authgate.rbac.admin import (
     AUDIT_READ,
     BINDINGS_READ,
     CLIENTS_READ,
     GROUPS_READ,
     ROLES_READ,
     USERS_READ,
+)
+from authgate.rbac.index import Decision
+from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
+from authgate.storage.models import AuditEventRow
+from authgate.web.console.common import (
     Console,
     next_link,
     page_after,

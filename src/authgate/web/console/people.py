@@ -17,16 +17,18 @@ from starlette.responses import Response
 
 from authgate.accounts.models import User
 from authgate.errors import AuthGateError, InvalidInput, NotFound
-from authgate.rbac.models import Binding, Group
-from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
-from authgate.web.console.common import (
+from authgate.rbac.admin import (
     APIKEYS_READ,
     APIKEYS_WRITE,
     BINDINGS_READ,
     GROUPS_READ,
-    NOT_CONFIRMED,
     USERS_READ,
     USERS_WRITE,
+)
+from authgate.rbac.models import Binding, Group
+from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
+from authgate.web.console.common import (
+    NOT_CONFIRMED,
     Console,
     Listing,
     confirmed,
@@ -215,10 +217,17 @@ Action = Callable[[Console, User, Mapping[str, str]], Awaitable[str]]
 
 
 async def _act(
-    request: Request, user_id: str, action: Action, *, confirm: bool, keep: tuple[str, ...] = ()
+    request: Request,
+    user_id: str,
+    action: Action,
+    *,
+    confirm: bool,
+    keep: tuple[str, ...] = (),
+    then: str | None = None,
 ) -> Response:
     """Checks as the admin API does (``users.write`` at the user's scope, the rest inside
-    ``action``), then POST → 303 → GET with the notice ``action`` returns."""
+    ``action``), then POST → 303 → GET (of ``then``, else the user's page) with the
+    notice ``action`` returns."""
     entered = await enter_form(request, keep)
     if isinstance(entered, Response):
         return entered
@@ -231,7 +240,7 @@ async def _act(
         notice = await action(c, user, fields)
     except AuthGateError as exc:
         return await _user_page(c, user_id, exc.status, exc.message)
-    return c.done(f"/console/users/{quote(user.id, safe='')}", notice=notice)
+    return c.done(then or f"/console/users/{quote(user.id, safe='')}", notice=notice)
 
 
 async def _disable(c: Console, user: User, fields: Mapping[str, str]) -> str:
@@ -263,6 +272,12 @@ async def _reset_mfa(c: Console, user: User, fields: Mapping[str, str]) -> str:
     return f"The second factor of {user.username} is removed: they sign in with the password."
 
 
+async def _delete(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.policy.check_takeover(c.actor, f"user:{user.id}", "deleting")
+    await c.container.users.delete(user.username, c.ctx)
+    return f"{user.username} is deleted, with their sessions and bindings."
+
+
 async def _end_sessions(c: Console, user: User, fields: Mapping[str, str]) -> str:
     await c.policy.check_takeover(c.actor, f"user:{user.id}", "signing out")
     ended = await c.container.users.end_sessions(user.username, c.ctx)
@@ -292,3 +307,8 @@ async def reset_mfa(request: Request, user_id: str) -> Response:
 @router.post("/console/users/{user_id}/sessions/end")
 async def end_sessions(request: Request, user_id: str) -> Response:
     return await _act(request, user_id, _end_sessions, confirm=True)
+
+
+@router.post("/console/users/{user_id}/delete")
+async def delete_user(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _delete, confirm=True, then="/console/users")
