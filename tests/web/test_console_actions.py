@@ -38,7 +38,7 @@ class Admin:
         assert match
         return match.group(1)
 
-    async def post(self, path: str, **fields: str) -> httpx.Response:
+    async def post(self, path: str, /, **fields: str) -> httpx.Response:
         fields.setdefault("csrf_token", await self.csrf())
         return await self.http.post(path, data=fields)
 
@@ -368,3 +368,33 @@ async def test_deleting_users_clients_roles_and_groups(
     deleted = await admin.post(f"/console/clients/{client.client_id}/delete", confirm="yes")
     assert deleted.status_code == 303
     assert await container.clients.get(client.client_id) is None
+
+
+async def test_forward_auth_rules_are_managed_from_the_console(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """Spec §6: a rule added here answers the proxy's next sub-request; a bad one is
+    refused with the reason; ``routes.read`` alone shows the rules and no form."""
+    reader = await _admin(container, http, [(["authgate:routes.read"], "/")])
+    page = await http.get("/console/routes")
+    assert page.status_code == 200 and "Add rule" not in page.text
+    refused = await reader.post("/console/routes", path="/health", public="yes")
+    assert refused.status_code == 403
+
+    await container.access.create_role(CLI, "route-keeper", ["authgate:routes.write"])
+    await container.access.bind(CLI, "route-keeper", f"user:{reader.user.id}", "/")
+    sub_request = {"X-Original-Method": "GET", "X-Original-URI": "/health"}
+    assert (await http.get("/forward-auth", headers=sub_request)).status_code == 403
+    bad = await reader.post("/console/routes", path="health/{", public="yes")
+    assert bad.status_code == 400
+    added = await reader.post("/console/routes", path="/health", methods="get", public="yes")
+    assert added.status_code == 303
+    (route,) = await container.forward_auth.routes.all()
+    assert (route.path, route.methods, route.public) == ("/health", ("GET",), True)
+    assert (await http.get("/forward-auth", headers=sub_request)).status_code == 200
+    shown = await http.get("/console/routes")
+    assert route.id in shown.text
+    gone = await reader.post(f"/console/routes/{route.id}/delete", confirm="yes")
+    assert gone.status_code == 303
+    assert await container.forward_auth.routes.all() == []
+    assert (await http.get("/forward-auth", headers=sub_request)).status_code == 403

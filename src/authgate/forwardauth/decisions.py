@@ -203,7 +203,8 @@ class ForwardAuth:
         cache_ttl: float,
         cache_max_entries: int,
     ) -> None:
-        self._config_rules = config_rules
+        self.configured = config_rules
+        """The rules of ``authgate.toml`` (fixed while the process runs), matched first."""
         self.routes = store
         self._credentials = credentials
         self._engine = engine
@@ -290,7 +291,7 @@ class ForwardAuth:
         async with self._lock:
             if self._table is None or self._table_generation != generations[0]:
                 stored = compiled(await self.routes.all())
-                self._table = RouteTable((*self._config_rules, *stored))
+                self._table = RouteTable((*self.configured, *stored))
                 self._table_generation = generations[0]
                 self.cache.clear()
             return self._table

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
 from authgate.audit.log import AuditLog
 from authgate.clock import Clock
-from authgate.errors import NotFound
+from authgate.errors import InvalidInput, NotFound
 from authgate.forwardauth.routes import RouteRule, rule
 from authgate.storage.changes import ACCESS_COUNTER
 from authgate.storage.db import Database
@@ -160,6 +160,9 @@ class RouteStore:
     ) -> StoredRoute:
         fields.check()
         async with self._db.transaction() as session:
+            count = await session.scalar(select(func.count(ForwardAuthRouteRow.id)))
+            if (count or 0) >= MAX_ROUTES:
+                raise InvalidInput(f"at most {MAX_ROUTES} forward-auth routes")
             if position is None:
                 highest = await session.scalar(select(func.max(ForwardAuthRouteRow.position)))
                 position = 0 if highest is None else highest + 1
@@ -229,10 +232,6 @@ class RouteStore:
                 details={"path": row.path},
             )
         self._on_change()
-
-    async def count(self) -> int:
-        async with self._db.transaction() as session:
-            return int(await session.scalar(select(func.count(ForwardAuthRouteRow.id))) or 0)
 
 
 def _write(row: ForwardAuthRouteRow, fields: RouteFields) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field, StringConstraints
 from starlette.responses import Response
 
 from authgate.errors import InvalidInput
-from authgate.forwardauth.store import MAX_ROUTES, RouteFields, StoredRoute
+from authgate.forwardauth.store import RouteFields, StoredRoute
 from authgate.rbac.admin import ROUTES_READ, ROUTES_WRITE
 from authgate.web.admin.conventions import (
     DEFAULT_LIMIT,
@@ -138,8 +138,6 @@ async def create_route(request: Request, admin: AdminCaller) -> Response:
     await admin.require(ROUTES_WRITE)
     body = await read_body(request, NewRoute)
     store = admin.container.forward_auth.routes
-    if await store.count() >= MAX_ROUTES:
-        raise InvalidInput(f"at most {MAX_ROUTES} forward-auth routes")
     route = await store.create(admin.ctx, body.fields(), body.position)
     return object_response(route.to_json(), 201, _location(request, route))
 

@@ -13,9 +13,10 @@ from authgate.web.console import (
     keys,
     overview,
     people,
+    routes,
     session,
 )
 
 router = APIRouter(include_in_schema=False)
-for _module in (session, overview, people, groups, access, clients, apis, keys):
+for _module in (session, overview, people, groups, access, clients, apis, keys, routes):
     router.include_router(_module.router)

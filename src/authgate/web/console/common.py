@@ -27,6 +27,7 @@ from authgate.rbac.admin import (
     GROUPS_READ,
     KEYS_READ,
     ROLES_READ,
+    ROUTES_READ,
     USERS_READ,
     AdminPolicy,
 )
@@ -48,6 +49,7 @@ MENU = (
     ("/console/check", "Access checker", BINDINGS_READ),
     ("/console/clients", "Clients", CLIENTS_READ),
     ("/console/apis", "APIs", APIS_READ),
+    ("/console/routes", "Forward auth", ROUTES_READ),
     ("/console/keys", "Signing keys", KEYS_READ),
     ("/console/audit", "Audit log", AUDIT_READ),
 )
