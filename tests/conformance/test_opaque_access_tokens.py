@@ -23,6 +23,7 @@ from sqlalchemy import select
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.clock import FrozenClock
 from authgate.container import Container
+from authgate.errors import Conflict
 from authgate.protocol.tokens import left_hash
 from authgate.storage.models import AccessTokenRow, Base
 from authgate.storage.repositories import RevocationLog
@@ -191,12 +192,17 @@ async def test_userinfo_tokens_stay_jwts(
 
 @sqlite_only
 async def test_authgates_own_api_keeps_jwts(http: httpx.AsyncClient, container: Container) -> None:
-    """Spec §4: tokens for AuthGate's own API are JWTs, even if an API record with its
-    audience asks for opaque tokens."""
+    """Spec §4: tokens for AuthGate's own API are JWTs; an API record with its audience
+    asking for opaque tokens cannot even be made."""
     admin = container.oauth.config.admin_audience
-    await container.apis.create(
-        CLI, audience=admin, name="Shadow", permissions=["authgate:evaluate"], token_format="opaque"
-    )
+    with pytest.raises(Conflict, match="AuthGate's own API"):
+        await container.apis.create(
+            CLI,
+            audience=admin,
+            name="Shadow",
+            permissions=["authgate:evaluate"],
+            token_format="opaque",
+        )
     client, secret = await container.clients.create(
         CLI, name="PEP", grant_types=["client_credentials"], audiences=[admin]
     )
