@@ -23,6 +23,7 @@ from tests.conformance.conftest import (
     assert_oauth_error,
     code_flow,
     code_request,
+    redeem,
     redirect_params,
     refresh,
     token_request,
@@ -90,3 +91,18 @@ async def test_a_first_party_client_acts_for_the_user_until_it_is_no_longer_firs
     await container.clients.update(tool.client_id, CLI, first_party=False)
     again = await refresh(http, tool, tokens["refresh_token"])
     assert_oauth_error(again, "invalid_target", 400)
+
+
+async def test_a_code_issued_while_first_party_is_not_redeemed_after(
+    http: httpx.AsyncClient, container: Container, browser: Browser, root_admin: str
+) -> None:
+    """The check is made again when the code is redeemed (RFC 6749 §4.1.3), not only when
+    it is issued: demoting the client closes the 60-second window too."""
+    admin_api = container.oauth.config.admin_audience
+    tool = await _web_client(container, first_party=True, audiences=[admin_api])
+    pkce = Pkce.new()
+    params = code_request(tool, WEB_REDIRECT, "openid", pkce, resource=admin_api)
+    answer = redirect_params(await browser.authorize(params), WEB_REDIRECT)
+    await container.clients.update(tool.client_id, CLI, first_party=False)
+    redeemed = await redeem(http, tool, answer["code"], WEB_REDIRECT, pkce.verifier)
+    assert_oauth_error(redeemed, "invalid_target", 400)

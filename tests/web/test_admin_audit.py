@@ -228,6 +228,7 @@ async def scoped(container: Container) -> dict[str, str]:
         ("acme", "org:acme"),
         ("team", "org:acme/team:a"),
         ("two", "org:acme-two"),
+        ("shouting", "ORG:ACME/team:a"),  # scopes compare case-sensitively, as the engine
         ("rooted", "/"),
     ):
         user = await container.users.create(f"{name}-user", CLI, scope=scope)
@@ -253,7 +254,9 @@ async def test_events_show_their_scope_and_filter_by_it(
         ("user:created", scoped["team"], "org:acme/team:a"),
         ("client:created", scoped["client"], "org:acme/team:a"),
         ("binding:created", scoped["binding"], "org:acme/project:1"),
-    ], "org:acme-two and / are not below org:acme"
+    ], "org:acme-two, ORG:ACME/team:a and / are not below org:acme"
+    users = await walk(http, "/admin/v1/users?scope=org:acme", root)
+    assert {u["username"] for u in users} == {"acme-user", "team-user"}
     paged = await walk(http, f"{EVENTS}?scope=org:acme&limit=2", root)
     assert paged == lines
     below = await walk(http, f"{EVENTS}?scope=org:acme/team:a", root)

@@ -492,6 +492,23 @@ async def test_first_party_is_the_installations_to_give(
     made = await http.post(CLIENTS, json=web | {"first_party": True}, headers=root)
     assert made.status_code == 201 and made.json()["first_party"] is True
 
+    # A first-party client living under org:acme is still the installation's: whoever
+    # could point its redirect URIs elsewhere, or hold its secret, would receive the
+    # admin tokens of any user who follows a link (no consent screen).
+    trusted = made.json()["client_id"]
+    for method, path, body in (
+        ("PATCH", f"{CLIENTS}/{trusted}", {"redirect_uris": ["https://evil.example/cb"]}),
+        ("POST", f"{CLIENTS}/{trusted}/rotate-secret", {}),
+        ("POST", f"{CLIENTS}/{trusted}/disable", None),
+        ("DELETE", f"{CLIENTS}/{trusted}", None),
+    ):
+        refused = assert_error(
+            await http.request(method, path, json=body, headers=acme), 403, "insufficient_scope"
+        )
+        assert (refused["permission"], refused["scope"]) == ("authgate:clients.write", "/")
+    kept = await container.clients.get(trusted)
+    assert kept is not None and kept.redirect_uris == ("https://portal.example/cb",)
+
 
 @pytest.mark.parametrize(
     ("path", "body"),

@@ -398,3 +398,33 @@ async def test_forward_auth_rules_are_managed_from_the_console(
     assert gone.status_code == 303
     assert await container.forward_auth.routes.all() == []
     assert (await http.get("/forward-auth", headers=sub_request)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/users?q=%00",
+        "/console/users/%00",
+        "/console/audit?actor=%00",
+        "/console/users/a%01",
+    ],
+)
+async def test_control_characters_in_an_address_are_400(
+    container: Container, http: httpx.AsyncClient, path: str
+) -> None:
+    """Spec §7: bad input is a 4xx; a NUL must never reach a query (PostgreSQL refuses
+    it with an error)."""
+    await _admin(container, http, [(["*"], "/")])
+    response = await http.get(path)
+    assert response.status_code == 400
+    assert "control characters" in response.text
+
+
+async def test_control_characters_in_a_form_are_400_and_change_nothing(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    admin = await _admin(container, http, [(["*"], "/")])
+    made = await admin.post("/console/users", username="eve\x00il", password="p" * 20)
+    assert made.status_code == 400
+    assert "control characters" in made.text
+    assert await container.users.page(None, 10, q="eve") == []

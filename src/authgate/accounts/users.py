@@ -25,6 +25,7 @@ from authgate.rbac.service import ROOT, check_scope
 from authgate.storage.changes import ACCESS_COUNTER
 from authgate.storage.db import Database
 from authgate.storage.models import SessionRow, UserRow
+from authgate.storage.paths import at_or_below
 from authgate.storage.repositories import (
     REVOCATIONS_COUNTER,
     BindingRepository,
@@ -86,7 +87,7 @@ def below(column: Any, scope: str) -> Any:
     ``org:acme`` does not reach ``org:acmecorp``). Call with a checked scope."""
     if scope == ROOT:
         return column.is_not(None)
-    return or_(column == scope, column.startswith(scope + "/", autoescape=True))
+    return at_or_below(column, scope)
 
 
 def _valid_unicode(text: str, what: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.audit.events import GLOBAL_SCOPE, AuditContext, AuditTag
@@ -29,6 +29,7 @@ from authgate.clock import Clock
 from authgate.errors import InvalidInput
 from authgate.storage.db import Database
 from authgate.storage.models import AuditEventRow, AuditHeadRow
+from authgate.storage.paths import at_or_below
 
 GENESIS = "0" * 64
 EXPORT_BATCH = 500
@@ -78,12 +79,7 @@ class AuditFilter:
         if self.tags:
             query = query.where(AuditEventRow.tag.in_(list(self.tags)))
         if self.scope is not None and self.scope != GLOBAL_SCOPE:
-            query = query.where(
-                or_(
-                    AuditEventRow.scope == self.scope,
-                    AuditEventRow.scope.startswith(self.scope + "/", autoescape=True),
-                )
-            )
+            query = query.where(at_or_below(AuditEventRow.scope, self.scope))
         return query
 
 

@@ -144,6 +144,12 @@ class AdminPolicy:
                 scope,
             )
 
+    async def require_client_change(self, actor: Actor, scope: str, first_party: bool) -> None:
+        """``clients.write`` where the client lives; for a first-party client at ``/``
+        only: it skips consent and may act for users on AuthGate's own API, so whoever may
+        change its redirect URIs or its secret could receive any user's admin token."""
+        await self.require(actor, CLIENTS_WRITE, ROOT if first_party else scope)
+
     async def role_permissions(self, name: str) -> frozenset[str]:
         """``name``'s permissions with everything it inherits, as stored now."""
         held: set[str] = set()

@@ -7,7 +7,7 @@ from typing import ClassVar
 from authgate.protocol import pkce
 from authgate.protocol import scopes as scope_rules
 from authgate.protocol.errors import InvalidGrant, InvalidRequest
-from authgate.protocol.grants.base import GrantDeps
+from authgate.protocol.grants.base import GrantDeps, check_admin_delegation
 from authgate.protocol.grants.issuing import new_grant_id, token_set
 from authgate.protocol.messages import OAuthRequest, OAuthResponse
 from authgate.protocol.ports import ClientView, CodeReplayed, GrantRecord
@@ -37,6 +37,7 @@ class AuthorizationCodeGrant:
         if form.get("redirect_uri", "") != record.redirect_uri:
             raise InvalidGrant("redirect_uri must equal the one of the authorization request")
         pkce.verify(record.code_challenge, form.get("code_verifier"))
+        check_admin_delegation(self._deps.config, client, record.audience)  # still first party
         grant = GrantRecord(
             id=new_grant_id(),
             client_id=client.client_id,

@@ -7,8 +7,8 @@ under ``org:acme``. A new secret (or new keys) lets its holder act as the client
 rotating the secret or changing how the client authenticates also needs every permission
 the client holds, where it holds it; so does disabling, enabling or deleting it, so a
 scoped administrator cannot lock out a client that holds more than they do. Making a
-client first party (it skips consent, and may act for users on AuthGate's own API)
-needs ``clients.write`` at ``/``. Secrets appear once, in the answer that made them.
+client first party (it skips consent, and may act for users on AuthGate's own API), or
+changing a first-party client in any way, needs ``clients.write`` at ``/``. Secrets appear once, in the answer that made them.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ async def _visible(admin: Admin, client_id: str) -> Client:
 
 async def _writable(admin: Admin, client_id: str) -> Client:
     client = await _visible(admin, client_id)
-    await admin.require(CLIENTS_WRITE, client.scope)
+    await admin.policy.require_client_change(admin.caller, client.scope, client.first_party)
     return client
 
 

@@ -153,7 +153,7 @@ def denied(exc: AccessDenied) -> Response:
 
 # -- bodies and names ---------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def no_nul(value: str) -> str:
@@ -168,7 +168,7 @@ def no_nul(value: str) -> str:
 
 
 def no_controls(value: str) -> str:
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return no_nul(value)
 

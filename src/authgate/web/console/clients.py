@@ -84,7 +84,7 @@ async def _visible(c: Console, client_id: str) -> Client:
 
 async def _writable(c: Console, client_id: str) -> Client:
     client = await _visible(c, client_id)
-    await c.require(CLIENTS_WRITE, client.scope)
+    await c.policy.require_client_change(c.actor, client.scope, client.first_party)
     return client
 
 

@@ -32,6 +32,7 @@ from authgate.protocol import pkce
 from authgate.protocol.errors import OAuthError
 from authgate.protocol.messages import OAuthRequest
 from authgate.sessions.service import ACTIVE, BrowserSession
+from authgate.web.admin.conventions import CONTROL
 from authgate.web.console import cookies
 from authgate.web.console.common import Console, ConsoleActor, is_admin
 from authgate.web.deps import client_ip, container_of
@@ -203,9 +204,19 @@ async def _signed_in(request: Request) -> _Signed | None:
     return _Signed(browser[0].user_id, browser[0].username)
 
 
+def _control_free(request: Request) -> bool:
+    """Control characters (NUL above all) are never part of a name, id, path or filter;
+    refused here, before any of them reaches a query (spec §7: a 4xx, never a 5xx)."""
+    values = [request.scope["path"], *request.query_params.values()]
+    return not any(CONTROL.search(value) for value in values)
+
+
 async def enter(request: Request) -> Console | Response:
     """The signed-in administrator, or the response to send instead: sign-in for nobody,
-    a 403 page for someone who holds no administrative permission anywhere."""
+    a 403 page for someone who holds no administrative permission anywhere, a 400 page
+    for control characters in the path or query."""
+    if not _control_free(request):
+        return _trouble(request, "The address holds control characters: remove them.")
     signed = await _signed_in(request)
     if signed is None:
         return await start_sign_in(request)
@@ -230,6 +241,9 @@ async def enter_form(
     fields = await c.form(keep)
     if fields is None:
         return c.refused()
+    for name, value in fields.items():
+        if "\x00" in value or (name not in keep and CONTROL.search(value.replace("\r\n", ""))):
+            return _trouble(c.request, f"The field {name[:40]!r} holds control characters.")
     return c, fields
 
 
