@@ -428,3 +428,33 @@ async def test_control_characters_in_a_form_are_400_and_change_nothing(
     assert made.status_code == 400
     assert "control characters" in made.text
     assert await container.users.page(None, 10, q="eve") == []
+
+
+async def test_the_access_checker_tells_only_what_the_administrator_may_see(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """An ``org:acme`` administrator asks about ``org:acme``: a subject living elsewhere
+    is answered as unknown (whether it exists is not disclosed), and a binding at ``/``
+    that allows is not named."""
+    await _admin(
+        container,
+        http,
+        [(["authgate:bindings.read", "authgate:users.read"], "org:acme")],
+    )
+    local = await container.users.create("local", CLI, scope="org:acme/team:a")
+    await container.access.create_role(CLI, "reader", ["docs:read"])
+    root_binding = await container.access.bind(CLI, "reader", f"user:{local.id}", "/")
+    await container.access.bind(CLI, "reader", f"user:{target.id}", "/")
+
+    def ask(subject: str) -> dict[str, str]:
+        return {"subject": subject, "permission": "docs:read", "resource": "org:acme/doc:1"}
+
+    elsewhere = await http.get("/console/check", params=ask(target.username))
+    assert elsewhere.status_code == 200
+    assert "no user &#39;victim&#39; that you may see" in elsewhere.text
+    nobody = await http.get("/console/check", params=ask("ghost"))
+    assert "no user &#39;ghost&#39; that you may see" in nobody.text, "same answer"
+    mine = await http.get("/console/check", params=ask("local"))
+    assert "Allowed" in mine.text
+    assert "a binding on a scope you may not read" in mine.text
+    assert root_binding.id not in mine.text

@@ -17,9 +17,11 @@ from authgate.rbac.admin import (
     AUDIT_READ,
     BINDINGS_READ,
     CLIENTS_READ,
+    CLIENTS_WRITE,
     GROUPS_READ,
     ROLES_READ,
     USERS_READ,
+    USERS_WRITE,
 )
 from authgate.rbac.index import Decision
 from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
@@ -98,7 +100,8 @@ async def dashboard(request: Request) -> Response:
 @router.get("/console/check")
 async def checker(request: Request) -> Response:
     """ "May user X do Y on Z?": the engine's decision and its reason. Needs
-    ``bindings.read`` at the resource path (the reason names the binding that matched)."""
+    ``bindings.read`` at the resource path, and ``users.read`` (``clients.read``) where
+    the subject lives; the reason names the binding that matched where it may be read."""
     c = await enter(request)
     if not isinstance(c, Console):
         return c
@@ -116,10 +119,41 @@ async def checker(request: Request) -> Response:
         kind, sep, ident = subject.partition(":")
         if not sep:
             kind, ident = "user", subject
-        decision = await c.container.engine.check(kind, ident, permission, path)
+        decision = await _decide(c, kind, ident, permission, path)
     elif not await c.holds(BINDINGS_READ):
         return c.render("forbidden.html", 403)
     return _checker_page(c, subject, permission, resource, decision)
+
+
+async def _subject_scope(c: Console, kind: str, ident: str) -> str | None:
+    """Where the subject lives, or None when there is no such user or client."""
+    if kind == "user":
+        user = await c.container.users.get_by_id(ident[:255])
+        if user is None:
+            try:
+                user = await c.container.users.get(ident)
+            except AuthGateError:
+                return None
+        return user.scope
+    if kind == "client":
+        client = await c.container.clients.get(ident[:255])
+        return None if client is None else client.scope
+    return None
+
+
+async def _decide(c: Console, kind: str, ident: str, permission: str, path: str) -> Decision:
+    """The engine's decision, told only as far as the administrator may see: a subject
+    they may not read is answered as unknown (its existence is not disclosed), and a
+    binding on a scope where they may not read bindings is not named."""
+    where = await _subject_scope(c, kind, ident)
+    may = (USERS_READ, USERS_WRITE) if kind == "user" else (CLIENTS_READ, CLIENTS_WRITE)
+    if where is None or not any([await c.holds(p, where) for p in may]):
+        return Decision(False, f"denied: no {kind} {ident!r} that you may see")
+    decision = await c.container.engine.check(kind, ident, permission, path)
+    grant = decision.grant
+    if grant is not None and not await c.holds(BINDINGS_READ, grant.scope):
+        return Decision(decision.allowed, "allowed by a binding on a scope you may not read")
+    return decision
 
 
 def _checker_page(
