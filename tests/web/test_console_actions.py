@@ -171,6 +171,29 @@ async def test_a_rotated_secret_is_shown_on_one_page_only(
     assert len([e async for e in container.audit.export(where)]) == 1
 
 
+async def test_a_kept_secret_dies_with_the_browser_session(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """The one-time result is bound to the administrator's browser session: its cookie,
+    copied before the page showed it, shows nothing once that session has ended (a
+    sign-out on a shared computer)."""
+    client, _ = await container.clients.create(
+        CLI, name="Billing", grant_types=["client_credentials"]
+    )
+    admin = await _admin(container, http, [(["*"], "/")])
+    rotated = await admin.post(f"/console/clients/{client.client_id}/rotate-secret", confirm="yes")
+    assert rotated.status_code == 303
+    kept = http.cookies["authgate_console_result"]
+    out = await admin.post("/console/logout")
+    assert out.status_code == 303
+    assert (await login(http, "boss", PASSWORD)).status_code == 303
+    assert (await http.get("/console", follow_redirects=True)).status_code == 200
+    http.cookies.set("authgate_console_result", kept)
+    replayed = await http.get("/console/clients")
+    assert replayed.status_code == 200
+    assert SECRET.search(replayed.text) is None
+
+
 async def test_registering_an_api_needs_apis_write(
     container: Container, http: httpx.AsyncClient
 ) -> None:

@@ -85,6 +85,8 @@ class Console:
     held_anywhere: frozenset[str]
     #: What the action before this page left to show once (a notice, a new secret).
     result: Mapping[str, Any] = field(default_factory=dict)
+    #: Who may see what this page leaves for the next: the user in this browser session.
+    holder: str = ""
 
     @property
     def policy(self) -> AdminPolicy:
@@ -130,7 +132,7 @@ class Console:
         """After a change: POST → 303 → GET, the result kept for that one GET (a reload
         neither repeats the change nor shows a secret again)."""
         response = redirect(url)
-        cookies.keep_result(self.request, response, self.actor.subject_id, **result)
+        cookies.keep_result(self.request, response, self.holder, **result)
         return response
 
     async def form(self, keep: Sequence[str] = ()) -> Mapping[str, str] | None:

@@ -73,20 +73,21 @@ def clear_cookie(request: Request, response: Response, base: str) -> None:
 # -- the one-time result of an action -----------------------------------------------------
 
 
-def keep_result(request: Request, response: Response, user_id: str, **result: object) -> None:
+def keep_result(request: Request, response: Response, holder: str, **result: object) -> None:
     """Hand ``result`` (a notice, a secret shown once) to the next page this administrator
-    loads, and to no other: it is sealed, bound to the user, expires within
+    loads in this browser session, and to no other: it is sealed, bound to ``holder``
+    (the user and their browser session, so it dies with a sign-out), expires within
     :data:`RESULT_TTL` and is cleared by the page that shows it."""
     expires = container_of(request).clock.now() + RESULT_TTL
-    data = {"u": user_id, "e": expires.timestamp(), "r": result}
+    data = {"u": holder, "e": expires.timestamp(), "r": result}
     ttl = int(RESULT_TTL.total_seconds())
     set_cookie(request, response, RESULT, seal(request, data, _RESULT_SEAL), ttl)
 
 
-def take_result(request: Request, user_id: str) -> dict[str, Any] | None:
-    """The result kept for this administrator, if one came with the request and is fresh."""
+def take_result(request: Request, holder: str) -> dict[str, Any] | None:
+    """The result kept for ``holder``, if one came with the request and is fresh."""
     data = unseal(request, request.cookies.get(name(request, RESULT)), _RESULT_SEAL)
-    if data is None or data.get("u") != user_id:
+    if data is None or data.get("u") != holder:
         return None
     now = container_of(request).clock.now().timestamp()
     if not isinstance(data.get("e"), int | float) or data["e"] < now:

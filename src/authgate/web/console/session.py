@@ -185,6 +185,7 @@ async def callback(request: Request) -> Response:
 class _Signed:
     user_id: str
     username: str
+    browser: str  # the keyed digest of the browser session it rides on
 
 
 async def _signed_in(request: Request) -> _Signed | None:
@@ -201,7 +202,7 @@ async def _signed_in(request: Request) -> _Signed | None:
         return None
     if not hmac.compare_digest(container.digester.digest(browser[1]), str(data.get("b"))):
         return None
-    return _Signed(browser[0].user_id, browser[0].username)
+    return _Signed(browser[0].user_id, browser[0].username, str(data.get("b")))
 
 
 def _control_free(request: Request) -> bool:
@@ -223,8 +224,9 @@ async def enter(request: Request) -> Console | Response:
     container = container_of(request)
     held = await container.engine.permissions_anywhere(f"user:{signed.user_id}")
     actor = ConsoleActor(signed.user_id, signed.username)
-    result = cookies.take_result(request, signed.user_id)
-    console = Console(request, container, actor, held, result or {})
+    holder = f"{signed.user_id} {signed.browser}"  # this user in this browser session
+    result = cookies.take_result(request, holder)
+    console = Console(request, container, actor, held, result or {}, holder)
     if not is_admin(held):
         return console.render("forbidden.html", 403)
     return console
