@@ -202,3 +202,19 @@ async def test_the_scope_filter_takes_whole_segments(container: Container) -> No
     assert await names("org:acme-two") == ["g3"]
     assert await names("org:a_c") == [], "_ is no wildcard"
     assert await names("/") == ["g1", "g2", "g3", "g4", "g5"]
+
+
+async def test_the_log_reads_backwards_a_page_at_a_time(container: Container) -> None:
+    """The console's newest-first pages: each page holds the matching events just before
+    the last one shown, and paging through finds each exactly once."""
+    for n in range(5):
+        await container.users.create(f"reader-{n}", CLI, scope="org:acme")
+        await container.apis.create(CLI, audience=f"https://api-{n}.example", name=f"API {n}")
+    where = AuditFilter(tags=(AuditTag.USER_CREATED,), scope="org:acme")
+    oldest_first = [row.id async for row in container.audit.export(where)]
+    pages, before = [], None
+    while page := await container.audit.older(where, before=before, limit=2):
+        pages.append([row.id for row in page])
+        before = page[-1].id
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [i for p in pages for i in p] == list(reversed(oldest_first))

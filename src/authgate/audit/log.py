@@ -206,6 +206,17 @@ class AuditLog:
         async with self._db.transaction() as session:
             return list((await session.execute(query)).scalars())
 
+    async def older(
+        self, where: AuditFilter, *, before: int | None = None, limit: int = 50
+    ) -> list[AuditEventRow]:
+        """Matching events by id, descending, the ones before event ``before``: the log
+        read backwards a page at a time, with one indexed query per page."""
+        query = where.select().order_by(None).order_by(AuditEventRow.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(AuditEventRow.id < before)
+        async with self._db.transaction() as session:
+            return list((await session.execute(query)).scalars())
+
     async def export(self, where: AuditFilter) -> AsyncIterator[AuditEventRow]:
         """Every matching event by id, read in batches (no transaction stays open while
         the caller writes them out)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -208,17 +207,8 @@ async def _may_read(c: Console, request: Request) -> tuple[AuditFilter, dict[str
 async def _older(
     c: Console, where: AuditFilter, before: int | None, limit: int
 ) -> list[AuditEventRow]:
-    """Up to ``limit`` matching events older than event ``before``, newest first. The log
-    is read in id order, so this walks the matches up to ``before`` (the log offers no
-    reverse order yet); the newest page of the unfiltered log is read directly."""
-    if before is None and not (where.actor or where.subject or where.tags) and where.scope == ROOT:
-        return await c.container.audit.recent(limit)
-    tail: deque[AuditEventRow] = deque(maxlen=limit)
-    async for row in c.container.audit.export(where):
-        if before is not None and row.id >= before:
-            break
-        tail.append(row)
-    return list(reversed(tail))
+    """Up to ``limit`` matching events older than event ``before``, newest first."""
+    return await c.container.audit.older(where, before=before, limit=limit)
 
 
 def _before(request: Request) -> int | None:
