@@ -18,6 +18,7 @@ from authgate.apis.service import ApiService
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.log import AuditFilter
 from authgate.container import Container
+from authgate.errors import AuthGateError
 from authgate.web.app import create_app
 from tests.web.conftest import PASSWORD, login
 
@@ -481,3 +482,19 @@ async def test_the_access_checker_tells_only_what_the_administrator_may_see(
     assert "Allowed" in mine.text
     assert "a binding on a scope you may not read" in mine.text
     assert root_binding.id not in mine.text
+
+
+async def test_the_dashboard_shows_recent_security_events(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """Issue: "dashboard (counts, recent security events)": a failed sign-in is there, a
+    routine creation is not (it is in the audit log)."""
+    await _admin(container, http, [(["*"], "/")])
+    with pytest.raises(AuthGateError):
+        await container.login.check_password("victim", "wrong-password", CLI)
+    await container.users.create("routine", CLI)
+    page = await http.get("/console")
+    assert page.status_code == 200
+    section = page.text.split("Recent security events", 1)[1]
+    assert "account:login:failure" in section
+    assert "user:created" not in section

@@ -54,6 +54,25 @@ class AuditTag(StrEnum):
     OAUTH_CONSENT_REVOKED = "oauth:consent:revoked"
 
 
+#: What an operator looks at first: failed or blocked sign-ins, stolen-credential alarms,
+#: and changes that cut someone off or replace a credential.
+SECURITY_TAGS = (
+    AuditTag.LOGIN_FAILURE,
+    AuditTag.LOGIN_LOCKOUT,
+    AuditTag.MFA_FAILURE,
+    AuditTag.MFA_RECOVERY_CODE_USED,
+    AuditTag.MFA_RESET,
+    AuditTag.OAUTH_CODE_REPLAYED,
+    AuditTag.OAUTH_REFRESH_REUSED,
+    AuditTag.USER_DISABLED,
+    AuditTag.USER_SESSIONS_ENDED,
+    AuditTag.CLIENT_DISABLED,
+    AuditTag.CLIENT_SECRET_ROTATED,
+    AuditTag.APIKEY_REVOKED,
+    AuditTag.KEY_ROTATED,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditContext:
     """Who did it and from where: attached to every event a request or command causes."""

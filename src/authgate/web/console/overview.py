@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from authgate.audit.events import SECURITY_TAGS
 from authgate.audit.log import AuditFilter, event_json
 from authgate.errors import AuthGateError, InvalidInput
 from authgate.rbac.admin import (
@@ -88,7 +89,10 @@ async def dashboard(request: Request) -> Response:
     c = await enter(request)
     if not isinstance(c, Console):
         return c
-    events = await c.container.audit.recent(RECENT) if await c.holds(AUDIT_READ) else None
+    events = None
+    if await c.holds(AUDIT_READ):
+        security = AuditFilter(tags=tuple(str(tag) for tag in SECURITY_TAGS))
+        events = await c.container.audit.older(security, limit=RECENT)
     names = await _who(c, events or [])
     return c.render("dashboard.html", counts=await _counts(c), events=events, names=names)
 
