@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from authgate.audit.events import CLI_CONTEXT as CLI
+from authgate.audit.log import AuditFilter
 from authgate.clock import FrozenClock
 from authgate.container import Container
 from tests.conformance.conftest import (
@@ -381,7 +382,11 @@ async def test_deny_is_access_denied(
 
 
 async def test_code_replay_fails_and_revokes_the_first_tokens(
-    browser: Browser, webapp: Registered, resource_server: Registered, alice: str
+    browser: Browser,
+    webapp: Registered,
+    resource_server: Registered,
+    alice: str,
+    container: Container,
 ) -> None:
     """§4.1.2 and §10.5: a code is used once; a second use is refused and the server
     should revoke the tokens issued from it (RFC 9700 §4.5)."""
@@ -398,6 +403,11 @@ async def test_code_replay_fails_and_revokes_the_first_tokens(
     }
     refreshed = await refresh(browser.http, webapp, tokens["refresh_token"])
     assert_oauth_error(refreshed, "invalid_grant", 400)
+    # The replay is a security event: the client that presented the code, from where.
+    where = AuditFilter(tags=("oauth:code:replayed",))
+    (event,) = [e async for e in container.audit.export(where)]
+    assert (event.actor, event.scope) == (f"client:{webapp.client_id}", "/")
+    assert event.source_ip and event.request_id
 
 
 @pytest.mark.parametrize(

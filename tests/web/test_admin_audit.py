@@ -336,9 +336,10 @@ async def test_a_token_revocation_is_recorded_at_the_clients_scope(
     )
     assert response.status_code == 200, response.text
     revoked = await walk(http, f"{EVENTS}?tag=oauth:token:revoked&scope=org:acme", root)
-    assert [(e["subject"], e["scope"]) for e in revoked] == [
-        (f"jti:{_jti(token['access_token'])}", "org:acme")
+    assert [(e["actor"], e["subject"], e["scope"]) for e in revoked] == [
+        (f"client:{client.client_id}", f"jti:{_jti(token['access_token'])}", "org:acme")
     ]
+    assert revoked[0]["source_ip"] and revoked[0]["request_id"]
 
 
 def _jti(jwt: str) -> str:

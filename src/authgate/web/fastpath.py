@@ -12,7 +12,7 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -87,11 +87,9 @@ class OAuthFastPath:
             if error.detail:
                 log.info("oauth error", extra={"error": error.error, "detail": error.detail})
             if error.event:
+                by, where = await _calling_client(container, request, ctx)
                 await container.audit.record(
-                    AuditTag(error.event),
-                    ctx,
-                    scope=await _client_scope(container, request),
-                    details={"error": error.error},
+                    AuditTag(error.event), by, scope=where, details={"error": error.error}
                 )
             await _send_json(send, error.status, error.body(), {**NO_STORE, **error.headers})
             return
@@ -143,22 +141,23 @@ async def _introspect(
 async def _revoke(container: Container, request: OAuthRequest, ctx: AuditContext) -> OAuthResponse:
     response, revoked = await container.oauth.revocation.handle(request)
     if revoked is not None:
-        await container.audit.record(
-            AuditTag.OAUTH_TOKEN_REVOKED,
-            ctx,
-            scope=await _client_scope(container, request),
-            subject=revoked,
-        )
+        by, where = await _calling_client(container, request, ctx)
+        await container.audit.record(AuditTag.OAUTH_TOKEN_REVOKED, by, scope=where, subject=revoked)
     return response
 
 
-async def _client_scope(container: Container, request: OAuthRequest | None) -> str:
-    """Where the calling client is administered, for its security events; ``/`` when the
-    request does not name it in ``client_id`` or Basic credentials. Such events happen
-    only after the client authenticated, so the client named is the one that did."""
+async def _calling_client(
+    container: Container, request: OAuthRequest | None, ctx: AuditContext
+) -> tuple[AuditContext, str]:
+    """The calling client as the actor of its security events, and where it is
+    administered (``/`` when the request does not name it in ``client_id`` or Basic
+    credentials). Such events happen only after the client authenticated, so the client
+    named is the one that did."""
     client_id = _named_client(request) if request is not None else None
     client = await container.clients.get(client_id) if client_id else None
-    return client.scope if client is not None else GLOBAL_SCOPE
+    if client is None:
+        return ctx, GLOBAL_SCOPE
+    return replace(ctx, actor=f"client:{client.client_id}"), client.scope
 
 
 def _named_client(request: OAuthRequest) -> str | None:
