@@ -8,11 +8,14 @@ from starlette.responses import Response
 
 from authgate.errors import AuthGateError, InvalidInput
 from authgate.rbac.admin import BINDINGS_READ, BINDINGS_WRITE, ROLES_READ, ROLES_WRITE
+from authgate.rbac.models import Binding, Role
 from authgate.rbac.service import ADMIN_ROLE, MAX_PAGE, ROOT
 from authgate.web.console.common import (
     NOT_CONFIRMED,
     Console,
+    Listing,
     confirmed,
+    one_page,
 )
 from authgate.web.console.session import enter, enter_form
 
@@ -36,14 +39,21 @@ async def _roles_page(
 ) -> Response:
     if not await c.holds(ROLES_READ):
         return c.render("forbidden.html", 403)
-    listed = await c.container.access.list_roles(None, MAX_PAGE)
-    effective = {r.name: sorted(await c.policy.role_permissions(r.name)) for r in listed}
+    listed: Listing[Role] = Listing([], None)
+    try:
+        listed = await one_page(
+            c.request, "/console/roles", c.container.access.list_roles, lambda r: r.name
+        )
+    except AuthGateError as exc:
+        status, error = exc.status, error or exc.message
+    effective = {r.name: sorted(await c.policy.role_permissions(r.name)) for r in listed.items}
     return c.render(
         "roles.html",
         status,
         error=error,
         notice=notice,
-        roles=listed,
+        roles=listed.items,
+        next_url=listed.next_url,
         effective=effective,
         builtin=ADMIN_ROLE,
         may_write=await c.holds(ROLES_WRITE),
@@ -98,17 +108,18 @@ async def bindings(request: Request) -> Response:
 async def _bindings_page(
     c: Console, status: int = 200, error: str | None = None, notice: str | None = None
 ) -> Response:
-    """Every binding the administrator may read at its scope."""
+    """The bindings the administrator may read at their scope, a page of bindings at a
+    time (in id order; a page shows those of its bindings that may be read)."""
     if not c.may_somewhere(BINDINGS_READ):
         return c.render("forbidden.html", 403)
-    shown = []
-    after: str | None = None
-    while True:
-        batch = await c.container.access.list_bindings(after, MAX_PAGE)
-        shown += [b for b in batch if await c.holds(BINDINGS_READ, b.scope)]
-        if len(batch) < MAX_PAGE:
-            break
-        after = batch[-1].id
+    listed: Listing[Binding] = Listing([], None)
+    try:
+        listed = await one_page(
+            c.request, "/console/bindings", c.container.access.list_bindings, lambda b: b.id
+        )
+    except AuthGateError as exc:
+        status, error = exc.status, error or exc.message
+    shown = [b for b in listed.items if await c.holds(BINDINGS_READ, b.scope)]
     role_names = [r.name for r in await c.container.access.list_roles(None, MAX_PAGE)]
     return c.render(
         "bindings.html",
@@ -116,6 +127,7 @@ async def _bindings_page(
         error=error,
         notice=notice,
         bindings=shown,
+        next_url=listed.next_url,
         role_names=role_names,
         may_write=c.may_somewhere(BINDINGS_WRITE),
     )

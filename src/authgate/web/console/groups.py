@@ -8,11 +8,13 @@ from starlette.responses import Response
 
 from authgate.errors import AuthGateError, InvalidInput, NotFound
 from authgate.rbac.admin import GROUPS_READ, GROUPS_WRITE
-from authgate.rbac.service import MAX_PAGE
+from authgate.rbac.models import Group
 from authgate.web.console.common import (
     NOT_CONFIRMED,
     Console,
+    Listing,
     confirmed,
+    one_page,
 )
 from authgate.web.console.people import visible_user
 from authgate.web.console.session import enter, enter_form
@@ -33,9 +35,15 @@ async def _groups_page(
 ) -> Response:
     if not await c.holds(GROUPS_READ):
         return c.render("forbidden.html", 403)
-    listed = await c.container.access.list_groups(None, MAX_PAGE)
+    listed: Listing[Group] = Listing([], None)
+    try:
+        listed = await one_page(
+            c.request, "/console/groups", c.container.access.list_groups, lambda g: g.name
+        )
+    except AuthGateError as exc:
+        status, error = exc.status, error or exc.message
     names: dict[str, str] = {}
-    for group in listed:
+    for group in listed.items:
         for member in group.members:
             if member not in names:
                 user = await c.container.users.get_by_id(member)
@@ -45,7 +53,8 @@ async def _groups_page(
         status,
         error=error,
         notice=notice,
-        groups=listed,
+        groups=listed.items,
+        next_url=listed.next_url,
         names=names,
         may_write=await c.holds(GROUPS_WRITE),
     )
