@@ -416,3 +416,34 @@ def test_an_administrator_manages_accounts_apis_and_clients(
         _shot(page, name)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} must not scroll sideways on a phone"
+
+
+def test_the_console_works_from_the_keyboard(page: Page, server: RunningServer) -> None:
+    """The first Tab reaches the skip link, Enter lands in the page's content, and the
+    access checker is filled in and sent with keys alone; a focused field shows its
+    focus outline."""
+    admin = create_account(server, "keyboard-admin")
+    _cli_json(server, "bind", "authgate-admin", "--user", admin.username)
+    page.set_viewport_size(WIDE)
+    _sign_in(page, admin.username, admin.password)
+    page.goto("/console/check")
+
+    def focused() -> str:
+        return str(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
+
+    page.keyboard.press("Tab")
+    assert focused() == "Skip to content"
+    page.keyboard.press("Enter")
+    assert focused() == "content", "the skip link moves focus to the main content"
+    page.keyboard.press("Tab")
+    assert focused() == "check-subject"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "keyboard focus must be visible"
+    page.keyboard.type(admin.username)
+    page.keyboard.press("Tab")
+    page.keyboard.type("authgate:users.read")
+    page.keyboard.press("Tab")
+    page.keyboard.type("org:acme")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("region", name="Decision")).to_contain_text("Allowed")
