@@ -249,6 +249,34 @@ async def test_if_match_is_checked_again_where_the_change_is_written(
     assert after.json()["permissions"] == ["orders:read", "x:y"], "the other writer's change"
 
 
+@pytest.mark.parametrize("action", ["disable", "delete"])
+async def test_a_user_changed_meanwhile_is_neither_disabled_nor_deleted(
+    http: httpx.AsyncClient,
+    container: Container,
+    root: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    action: str,
+) -> None:
+    """The same for acting on a user: another writer's change between the request's
+    first look and its write (here during the takeover check) makes it a 412."""
+    user = await container.users.create("dora", CLI)
+    path = f"/admin/v1/users/{user.id}"
+    current = (await http.get(path, headers=root)).headers["etag"]
+    check = AdminPolicy.check_takeover
+
+    async def meanwhile(self: AdminPolicy, *args: Any, **kwargs: Any) -> None:
+        await check(self, *args, **kwargs)
+        await container.users.update("dora", CLI, email="dora@example.com")
+
+    monkeypatch.setattr(AdminPolicy, "check_takeover", meanwhile)
+    method, target = ("POST", f"{path}/disable") if action == "disable" else ("DELETE", path)
+    answer = await http.request(method, target, headers=root | {"If-Match": current})
+    assert_error(answer, 412, "precondition_failed")
+    monkeypatch.undo()
+    kept = await container.users.get_by_id(user.id)
+    assert kept is not None and not kept.disabled and kept.email == "dora@example.com"
+
+
 async def test_if_match_names_the_current_etag_star_or_one_of_a_list(
     http: httpx.AsyncClient, admins: Admins, root: dict[str, str]
 ) -> None:

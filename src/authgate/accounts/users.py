@@ -357,10 +357,20 @@ class UserService:
         self._on_change()
         return user
 
-    async def set_disabled(self, username: str, disabled: bool, ctx: AuditContext) -> User:
-        """Disabling ends every session of the user at once (spec §7)."""
+    async def set_disabled(
+        self,
+        username: str,
+        disabled: bool,
+        ctx: AuditContext,
+        *,
+        expect: Callable[[User], None] | None = None,
+    ) -> User:
+        """Disabling ends every session of the user at once (spec §7). ``expect`` as in
+        :meth:`update`."""
         async with self._db.transaction() as session:
             row = await self._require(UserRepository(session), username, lock=True)
+            if expect is not None:
+                expect(User.from_row(row))
             row.disabled = disabled
             row.updated_at = self._clock.now()
             ended = 0
@@ -386,10 +396,15 @@ class UserService:
         self._on_change()
         return user
 
-    async def delete(self, username: str, ctx: AuditContext) -> None:
+    async def delete(
+        self, username: str, ctx: AuditContext, *, expect: Callable[[User], None] | None = None
+    ) -> None:
+        """``expect`` as in :meth:`update`."""
         async with self._db.transaction() as session:
             users = UserRepository(session)
             row = await self._require(users, username, lock=True)
+            if expect is not None:
+                expect(User.from_row(row))
             await SessionRepository(session).delete_for_user(row.id)
             # Bindings name users by id without a foreign key; group memberships cascade.
             await BindingRepository(session).delete_for_member(f"user:{row.id}")

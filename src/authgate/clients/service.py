@@ -267,11 +267,21 @@ class ClientService:
             )
             return Client.from_row(row)
 
-    async def set_disabled(self, client_id: str, disabled: bool, ctx: AuditContext) -> Client:
+    async def set_disabled(
+        self,
+        client_id: str,
+        disabled: bool,
+        ctx: AuditContext,
+        *,
+        expect: Callable[[Client], None] | None = None,
+    ) -> Client:
         """Disabling revokes every grant of the client at once (its refresh tokens stop
-        working, its access tokens introspect inactive). Enabling does not restore them."""
+        working, its access tokens introspect inactive). Enabling does not restore them.
+        ``expect`` as in :meth:`update`."""
         async with self._db.transaction() as session:
             row = await self._require(ClientRepository(session), client_id, lock=True)
+            if expect is not None:
+                expect(Client.from_row(row))
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             now = self._clock.now()
             row.disabled = disabled
@@ -293,11 +303,16 @@ class ClientService:
         self._on_change()
         return client
 
-    async def delete(self, client_id: str, ctx: AuditContext) -> None:
-        """Delete the client with its codes, grants, tokens, consents and bindings."""
+    async def delete(
+        self, client_id: str, ctx: AuditContext, *, expect: Callable[[Client], None] | None = None
+    ) -> None:
+        """Delete the client with its codes, grants, tokens, consents and bindings.
+        ``expect`` as in :meth:`update`."""
         async with self._db.transaction() as session:
             clients = ClientRepository(session)
             row = await self._require(clients, client_id, lock=True)
+            if expect is not None:
+                expect(Client.from_row(row))
             await ChangeCounterRepository(session).bump(ACCESS_COUNTER)  # caches refresh
             unbound = await BindingRepository(session).delete_for_member(f"client:{client_id}")
             await clients.delete(row.client_id)

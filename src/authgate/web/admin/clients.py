@@ -254,7 +254,11 @@ async def delete_client(client_id: str, request: Request, admin: AdminCaller) ->
     client = await _writable(admin, client_id)
     require_match(request, client.to_json())
     await admin.policy.check_takeover(admin.caller, f"client:{client.client_id}", "deleting")
-    await admin.container.clients.delete(client.client_id, admin.ctx)
+    await admin.container.clients.delete(
+        client.client_id,
+        admin.ctx,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+    )
     return no_content()
 
 
@@ -287,7 +291,12 @@ async def _set_disabled(client_id: str, request: Request, admin: Admin, disabled
     require_match(request, client.to_json())
     what = "disabling" if disabled else "enabling"
     await admin.policy.check_takeover(admin.caller, f"client:{client.client_id}", what)
-    changed = await admin.container.clients.set_disabled(client.client_id, disabled, admin.ctx)
+    changed = await admin.container.clients.set_disabled(
+        client.client_id,
+        disabled,
+        admin.ctx,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+    )
     return object_response(changed.to_json())
 
 

@@ -262,7 +262,9 @@ async def delete_user(user_id: str, request: Request, admin: AdminCaller) -> Res
     user = await _writable(admin, user_id)
     require_match(request, user.to_json())
     await admin.policy.check_takeover(admin.caller, f"user:{user.id}", "deleting")
-    await admin.container.users.delete(user.username, admin.ctx)
+    await admin.container.users.delete(
+        user.username, admin.ctx, expect=lambda stored: require_match(request, stored.to_json())
+    )
     return no_content()
 
 
@@ -271,7 +273,12 @@ async def _set_disabled(user_id: str, request: Request, admin: Admin, disabled: 
     require_match(request, user.to_json())
     what = "disabling" if disabled else "enabling"
     await admin.policy.check_takeover(admin.caller, f"user:{user.id}", what)
-    changed = await admin.container.users.set_disabled(user.username, disabled, admin.ctx)
+    changed = await admin.container.users.set_disabled(
+        user.username,
+        disabled,
+        admin.ctx,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+    )
     return object_response(changed.to_json())
 
 
