@@ -21,6 +21,7 @@ from authgate.accounts.login import AuthenticationFailed
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.events import AuditTag
 from authgate.container import Container
+from authgate.storage.models import GroupMemberRow
 from tests.conformance.conftest import (
     PASSWORD,
     WEB_REDIRECT,
@@ -564,3 +565,25 @@ async def test_the_email_feeds_conditions_everywhere_so_changing_it_needs_the_ro
     assert (body["permission"], body["scope"]) == ("authgate:users.write", "/")
     found = await container.users.get_by_id(user)
     assert found is not None and found.email is None
+
+
+async def test_the_takeover_rule_reads_group_membership_as_stored_now(
+    http: httpx.AsyncClient,
+    container: Container,
+    admins: Admins,
+    acme: dict[str, str],
+    town: dict[str, str],
+) -> None:
+    """Another process's change may reach this one's decision index a poll later; the
+    takeover rule reads the user's groups from the database, so a membership made
+    elsewhere a moment ago already counts."""
+    worker = town["org:acme/team:a"]
+    await admins.role("orders-boss", "orders:delete")
+    await container.access.create_group(CLI, "auditors")
+    await container.access.bind(CLI, "orders-boss", "group:auditors", "org:other")
+    await container.engine.index()  # built now, without the membership below
+    async with container.db.transaction() as session:  # as another process would
+        session.add(GroupMemberRow(group="auditors", user_id=worker))
+    response = await http.post(f"{USERS}/{worker}/password", json={"generate": True}, headers=acme)
+    refused = assert_error(response, 403, "privilege_escalation")
+    assert (refused["permission"], refused["scope"]) == ("orders:delete", "org:other")

@@ -329,6 +329,11 @@ class AccessService:
             rows = await groups.list_groups(after, _page_size(limit))
             return [Group(r.name, r.description, tuple(await groups.members(r.name))) for r in rows]
 
+    async def groups_of(self, user_id: str) -> list[str]:
+        """The names of the groups ``user_id`` is in, as stored now (one indexed query)."""
+        async with self._db.transaction() as session:
+            return await GroupRepository(session).groups_of(user_id)
+
     # -- bindings -----------------------------------------------------------------------
 
     async def bind(

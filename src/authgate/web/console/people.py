@@ -114,14 +114,8 @@ async def create_user(request: Request) -> Response:
 
 
 async def _groups_of(c: Console, user_id: str) -> list[Group]:
-    found: list[Group] = []
-    after: str | None = None
-    while True:
-        batch = await c.container.access.list_groups(after, MAX_PAGE)
-        found += [g for g in batch if user_id in g.members]
-        if len(batch) < MAX_PAGE:
-            return found
-        after = batch[-1].name
+    access = c.container.access
+    return [await access.get_group(name) for name in await access.groups_of(user_id)]
 
 
 async def _bindings_of(c: Console, members: list[str]) -> list[Binding]:
