@@ -19,6 +19,8 @@ from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.log import AuditFilter
 from authgate.container import Container
 from authgate.errors import AuthGateError
+from authgate.rbac.models import Role
+from authgate.rbac.service import AccessService
 from authgate.web.app import create_app
 from tests.web.conftest import PASSWORD, login
 
@@ -525,3 +527,84 @@ async def test_groups_roles_and_bindings_page_by_cursor(
     assert pages >= 2 and all(name in seen for name in made)
     bad = await http.get(f"/console/{kind}?cursor=forged")
     assert bad.status_code == 400
+
+
+async def test_e_mail_scope_and_attributes_are_changed_where_allowed(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """A user's e-mail and attributes feed conditions wherever they are bound, so an
+    ``org:acme`` administrator may move an ``org:acme`` user within ``org:acme`` but not
+    change what conditions read; an administrator at ``/`` may."""
+    scoped = await _admin(container, http, [(list(USERS), "org:acme")])
+    ann = await container.users.create("ann", CLI, scope="org:acme")
+    page = await http.get(f"/console/users/{ann.id}")
+    assert "Save changes" in page.text and "Set attribute" not in page.text
+    moved = await scoped.post(f"/console/users/{ann.id}/edit", scope="org:acme/team:a")
+    assert moved.status_code == 303
+    out = await scoped.post(f"/console/users/{ann.id}/edit", scope="org:other")
+    assert out.status_code == 403
+    mail = await scoped.post(
+        f"/console/users/{ann.id}/edit", email="ann@finance.example", scope="org:acme/team:a"
+    )
+    assert mail.status_code == 403
+    attr = await scoped.post(f"/console/users/{ann.id}/attributes", name="level", value="9")
+    assert attr.status_code == 403
+    found = await container.users.get_by_id(ann.id)
+    assert found is not None
+    assert (found.scope, found.email, found.attributes) == ("org:acme/team:a", None, {})
+
+    await container.access.create_role(CLI, "root-users", ["authgate:users.write"])
+    await container.access.bind(CLI, "root-users", f"user:{scoped.user.id}", "/")
+    for name, value, kind in (("level", "9", "number"), ("vip", "true", "boolean")):
+        done = await scoped.post(
+            f"/console/users/{ann.id}/attributes", name=name, value=value, type=kind
+        )
+        assert done.status_code == 303
+    mail = await scoped.post(
+        f"/console/users/{ann.id}/edit", email="ann@example.com", scope="org:acme/team:a"
+    )
+    assert mail.status_code == 303
+    bad = await scoped.post(
+        f"/console/users/{ann.id}/attributes", name="x", value="many", type="number"
+    )
+    assert bad.status_code == 400
+    gone = await scoped.post(f"/console/users/{ann.id}/attributes/remove", name="vip")
+    assert gone.status_code == 303
+    found = await container.users.get_by_id(ann.id)
+    assert found is not None
+    assert (found.email, found.attributes) == ("ann@example.com", {"level": 9})
+
+
+async def test_a_role_is_changed_only_to_what_the_administrator_holds(
+    container: Container, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the admin API's PATCH: a role may be narrowed or changed within what the
+    administrator holds at ``/``, never widened beyond it; and a change landing meanwhile
+    is not written over (409)."""
+    admin = await _admin(
+        container,
+        http,
+        [(["authgate:roles.read", "authgate:roles.write", "orders:read", "orders:write"], "/")],
+    )
+    await container.access.create_role(CLI, "clerk", ["orders:read"])
+    wider = await admin.post("/console/roles/clerk/edit", permissions="orders:read orders:delete")
+    assert wider.status_code == 403 and "orders:delete" in wider.text
+    done = await admin.post("/console/roles/clerk/edit", permissions="orders:read orders:write")
+    assert done.status_code == 303
+    assert (await container.access.get_role("clerk")).permissions == (
+        "orders:read",
+        "orders:write",
+    )
+
+    read = AccessService.get_role
+
+    async def meanwhile(self: AccessService, name: str) -> Role:
+        found = await read(self, name)
+        await AccessService.update_role(self, CLI, name, permissions=["orders:write"])
+        return found
+
+    monkeypatch.setattr(AccessService, "get_role", meanwhile)
+    raced = await admin.post("/console/roles/clerk/edit", permissions="orders:read")
+    monkeypatch.undo()
+    assert raced.status_code == 409
+    assert (await container.access.get_role("clerk")).permissions == ("orders:write",)

@@ -172,6 +172,7 @@ async def _user_page(
         keys=keys if show_keys else None,
         may_revoke=await c.holds(APIKEYS_WRITE),
         may_write=may_write,
+        may_write_root=may_write and await c.holds(USERS_WRITE, ROOT),
         may_take_over=may_write and await _may_take_over(c, user),
     )
 
@@ -306,3 +307,77 @@ async def end_sessions(request: Request, user_id: str) -> Response:
 @router.post("/console/users/{user_id}/delete")
 async def delete_user(request: Request, user_id: str) -> Response:
     return await _act(request, user_id, _delete, confirm=True, then="/console/users")
+
+
+# -- what a user carries: e-mail, scope, attributes ----------------------------------------
+
+
+async def _edit(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    """The e-mail address feeds conditions wherever the user is bound, so changing it
+    needs ``users.write`` at ``/``; moving the user needs it at the new scope too."""
+    email = fields.get("email", "")
+    scope = fields.get("scope", "")
+    changed = []
+    if email and email != (user.email or ""):
+        await c.require(USERS_WRITE, ROOT)
+        changed.append("e-mail")
+    if not email and user.email:
+        raise InvalidInput("An e-mail address, once set, can be changed but not removed.")
+    path = check_scope(scope) if scope else user.scope
+    if path != user.scope:
+        await c.require(USERS_WRITE, path)
+        changed.append("scope")
+    if not changed:
+        return "Nothing to change."
+    await c.container.users.update(
+        user.username,
+        c.ctx,
+        email=email if "e-mail" in changed else None,
+        scope=path if "scope" in changed else None,
+    )
+    return f"Changed the {' and the '.join(changed)} of {user.username}."
+
+
+def _attribute_value(kind: str, text: str) -> str | int | float | bool:
+    """A value as conditions will compare it: text, a number or true/false."""
+    if kind == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise InvalidInput("A true/false attribute is true or false.")
+        return text.lower() == "true"
+    if kind == "number":
+        try:
+            return int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            raise InvalidInput(f"{text[:40]!r} is not a number.") from None
+    return text
+
+
+async def _set_attribute(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    """Attributes feed conditions wherever the user is bound: ``users.write`` at ``/``."""
+    await c.require(USERS_WRITE, ROOT)
+    name = fields.get("name", "")
+    value = _attribute_value(fields.get("type", "text"), fields.get("value", ""))
+    await c.container.users.update(user.username, c.ctx, set_attributes={name: value})
+    return f"Attribute {name} of {user.username} set."
+
+
+async def _unset_attribute(c: Console, user: User, fields: Mapping[str, str]) -> str:
+    await c.require(USERS_WRITE, ROOT)
+    name = fields.get("name", "")
+    await c.container.users.update(user.username, c.ctx, unset_attributes=[name])
+    return f"Attribute {name} of {user.username} removed."
+
+
+@router.post("/console/users/{user_id}/edit")
+async def edit_user(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _edit, confirm=False)
+
+
+@router.post("/console/users/{user_id}/attributes")
+async def set_attribute(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _set_attribute, confirm=False)
+
+
+@router.post("/console/users/{user_id}/attributes/remove")
+async def unset_attribute(request: Request, user_id: str) -> Response:
+    return await _act(request, user_id, _unset_attribute, confirm=False)
