@@ -377,10 +377,11 @@ def test_an_administrator_manages_accounts_apis_and_clients(
     assert shown.startswith("agcs") and shown != payroll["client_secret"]
     page.reload()
     expect(page.get_by_test_id("new-client-secret")).to_have_count(0)
-    page.get_by_label("Name", exact=True).fill(f"Reports {tag}")
-    page.get_by_label("client_credentials").check()
+    registration = page.get_by_role("form", name="Register a client")
+    registration.get_by_label("Name", exact=True).fill(f"Reports {tag}")
+    registration.get_by_label("client_credentials").check()
     with page.expect_navigation():
-        page.get_by_role("button", name="Register client").click()
+        registration.get_by_role("button", name="Register client").click()
     expect(page.get_by_role("status").first).to_contain_text(f"Client Reports {tag} registered")
     expect(page.get_by_test_id("new-client-secret")).to_contain_text("agcs")
     page.reload()

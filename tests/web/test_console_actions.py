@@ -17,6 +17,8 @@ from authgate.apis.models import Api
 from authgate.apis.service import ApiService
 from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.log import AuditFilter
+from authgate.clients.models import Client
+from authgate.clients.service import ClientService
 from authgate.container import Container
 from authgate.errors import AuthGateError
 from authgate.rbac.models import Role
@@ -608,3 +610,61 @@ async def test_a_role_is_changed_only_to_what_the_administrator_holds(
     monkeypatch.undo()
     assert raced.status_code == 409
     assert (await container.access.get_role("clerk")).permissions == ("orders:write",)
+
+
+async def test_a_client_registration_is_edited_as_the_admin_api_allows(
+    container: Container, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ``org:acme`` client administrator edits an ``org:acme`` client's redirect URIs
+    (matched exactly, RFC 6749 §3.1.2), not a first-party one living there, and a change
+    landing meanwhile is not written over."""
+    admin = await _admin(
+        container, http, [(["authgate:clients.read", "authgate:clients.write"], "org:acme")]
+    )
+    app, _ = await container.clients.create(
+        CLI,
+        name="shop",
+        grant_types=["authorization_code"],
+        redirect_uris=["https://shop.example/cb"],
+        scope="org:acme",
+    )
+    trusted, _ = await container.clients.create(
+        CLI,
+        name="portal",
+        grant_types=["authorization_code"],
+        redirect_uris=["https://portal.example/cb"],
+        scope="org:acme",
+        first_party=True,
+    )
+    page = await http.get("/console/clients")
+    assert "Edit shop" in page.text and "Edit portal" not in page.text
+    fields = {
+        "name": "shop",
+        "redirect_uris": "https://shop.example/cb\r\nhttps://shop.example/cb2",
+    }
+    done = await admin.post(f"/console/clients/{app.client_id}/edit", **fields)
+    assert done.status_code == 303
+    edited = await container.clients.get(app.client_id)
+    assert edited is not None
+    assert edited.redirect_uris == ("https://shop.example/cb", "https://shop.example/cb2")
+    evil = {"name": "portal", "redirect_uris": "https://evil.example/cb"}
+    refused = await admin.post(f"/console/clients/{trusted.client_id}/edit", **evil)
+    assert refused.status_code == 403
+    bad = await admin.post(
+        f"/console/clients/{app.client_id}/edit", name="shop", redirect_uris="nope"
+    )
+    assert bad.status_code == 400
+
+    read = ClientService.get
+
+    async def meanwhile(self: ClientService, client_id: str) -> Client | None:
+        found = await read(self, client_id)
+        await ClientService.update(self, client_id, CLI, name="renamed elsewhere")
+        return found
+
+    monkeypatch.setattr(ClientService, "get", meanwhile)
+    raced = await admin.post(f"/console/clients/{app.client_id}/edit", **fields)
+    monkeypatch.undo()
+    assert raced.status_code == 409
+    kept = await container.clients.get(app.client_id)
+    assert kept is not None and kept.name == "renamed elsewhere"

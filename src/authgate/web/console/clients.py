@@ -9,6 +9,7 @@ reloading the page neither shows it again nor rotates again."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -20,7 +21,7 @@ from authgate.clients.models import (
     SECRET_METHODS,
     Client,
 )
-from authgate.errors import AuthGateError, NotFound
+from authgate.errors import AuthGateError, Conflict, NotFound
 from authgate.rbac.admin import CLIENTS_READ, CLIENTS_WRITE
 from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
 from authgate.web.console.common import (
@@ -58,7 +59,8 @@ async def _listed(c: Console) -> Listing[Shown]:
     while len(shown) <= limit:
         batch = await c.container.clients.page(after, MAX_PAGE)
         for client in batch:
-            writable = await c.holds(CLIENTS_WRITE, client.scope)
+            # As ``require_client_change``: a first-party client is changed from ``/`` only.
+            writable = await c.holds(CLIENTS_WRITE, ROOT if client.first_party else client.scope)
             if writable or await c.holds(CLIENTS_READ, client.scope):
                 shown.append(Shown(client, writable))
                 if len(shown) > limit:
@@ -178,6 +180,37 @@ async def rotate_secret(request: Request, client_id: str) -> Response:
         return await _clients_page(c, exc.status, exc.message)
     notice = f"The secret of {client.name} is replaced: the old one has stopped working."
     return c.done(PATH, notice=notice, secret=[client.client_id, secret])
+
+
+@router.post(PATH + "/{client_id:path}/edit")
+async def edit_client(request: Request, client_id: str) -> Response:
+    """The name, redirect URIs and requested scopes, as the admin API's PATCH with those
+    members (``clients.write`` where the client lives; at ``/`` for a first-party one)."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        client = await _writable(c, client_id)
+        updated = await c.container.clients.update(
+            client.client_id,
+            c.ctx,
+            expect=partial(_client_unchanged, client),
+            name=fields.get("name", ""),
+            redirect_uris=fields.get("redirect_uris", "").split(),
+            post_logout_redirect_uris=fields.get("post_logout_redirect_uris", "").split(),
+            scopes=fields.get("scopes", "").split(),
+        )
+    except AuthGateError as exc:
+        return await _clients_page(c, exc.status, exc.message)
+    return c.done(PATH, notice=f"Client {updated.name} changed.")
+
+
+def _client_unchanged(read: Client, stored: Client) -> None:
+    """Another administrator's change between the page's read and this write would be
+    lost (the form sends whole lists)."""
+    if stored != read:
+        raise Conflict("The client changed meanwhile; look at it again and repeat the change.")
 
 
 async def _set_disabled(request: Request, client_id: str, disabled: bool) -> Response:
