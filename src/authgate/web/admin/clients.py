@@ -8,7 +8,8 @@ rotating the secret or changing how the client authenticates also needs every pe
 the client holds, where it holds it; so does disabling, enabling or deleting it, so a
 scoped administrator cannot lock out a client that holds more than they do. Making a
 client first party (it skips consent, and may act for users on AuthGate's own API), or
-changing a first-party client in any way, needs ``clients.write`` at ``/``. Secrets appear once, in the answer that made them.
+changing a first-party client in any way, needs ``clients.write`` at ``/``. Secrets
+appear once, in the answer that made them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ browser):
 - the *console session* cookie holds the user id, an expiry and a keyed digest of the
   AuthGate browser session it was started from: it ends when that session ends (sign-out,
   expiry, the user disabled) because every request looks the browser session up again.
+
+(A third, the *result* cookie of ``cookies.py``, carries what one page leaves for the
+next, bound to the user and that browser session.)
 """
 
 from __future__ import annotations
