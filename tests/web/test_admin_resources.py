@@ -116,7 +116,10 @@ async def test_group_conflicts_and_unknowns(
     assert_error(to_missing, 404, "not_found")
     assert_error(await http.get(GROUPS + "/support/members/nobody", headers=root), 404, "not_found")
     assert_error(await http.get(GROUPS + "/support/members/alice", headers=root), 404, "not_found")
-    assert (await http.patch(GROUPS + "/support", json={}, headers=root)).status_code == 405
+    empty = await http.patch(GROUPS + "/support", json={}, headers=root)
+    assert empty.status_code == 400, "a change names the description"
+    missing = await http.patch(GROUPS + "/none", json={"description": "x"}, headers=root)
+    assert_error(missing, 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -482,3 +485,33 @@ async def test_attribute_type_errors_name_the_attribute_and_nothing_internal(
     text = response.json()["error_description"]
     assert text.startswith("set.n: ")
     assert "function" not in text and "0x" not in text
+
+
+async def test_a_groups_description_is_changed_by_patch(
+    http: httpx.AsyncClient, container: Container, admins: Admins, root: dict[str, str]
+) -> None:
+    """``PATCH`` changes the description only, under ``If-Match`` (RFC 9110 §13.1.1); it
+    needs ``groups.write`` and is in the audit log."""
+    await container.access.create_group(CLI, "support", description="first line")
+    current = await http.get(f"{GROUPS}/support", headers=root)
+    etag = current.headers["etag"]
+    changed = await http.patch(
+        f"{GROUPS}/support",
+        json={"description": "second line"},
+        headers=root | {"If-Match": etag},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["description"] == "second line"
+    stale = await http.patch(
+        f"{GROUPS}/support", json={"description": "third"}, headers=root | {"If-Match": etag}
+    )
+    assert_error(stale, 412, "precondition_failed")
+    too_long = await http.patch(f"{GROUPS}/support", json={"description": "x" * 501}, headers=root)
+    assert too_long.status_code in (400, 422)
+    await admins.role("group-reader", "authgate:groups.read")
+    _, reader = await admins.client(("group-reader", "/"))
+    refused = await http.patch(f"{GROUPS}/support", json={"description": "mine"}, headers=reader)
+    assert_error(refused, 403, "insufficient_scope")
+    assert (await container.access.get_group("support")).description == "second line"
+    updated = await events(container, AuditTag.GROUP_UPDATED)
+    assert [e.details["description"] for e in updated] == ["second line"]

@@ -668,3 +668,19 @@ async def test_a_client_registration_is_edited_as_the_admin_api_allows(
     assert raced.status_code == 409
     kept = await container.clients.get(app.client_id)
     assert kept is not None and kept.name == "renamed elsewhere"
+
+
+async def test_a_groups_description_is_changed_from_the_console(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    admin = await _admin(container, http, [(["authgate:groups.read"], "/")])
+    await container.access.create_group(CLI, "support", description="old")
+    refused = await admin.post("/console/groups/support/edit", description="mine")
+    assert refused.status_code == 403
+    await container.access.create_role(CLI, "group-writer", ["authgate:groups.write"])
+    await container.access.bind(CLI, "group-writer", f"user:{admin.user.id}", "/")
+    done = await admin.post("/console/groups/support/edit", description="first-line help")
+    assert done.status_code == 303
+    assert (await container.access.get_group("support")).description == "first-line help"
+    page = await http.get("/console/groups")
+    assert "first-line help" in page.text

@@ -42,6 +42,7 @@ class AuditTag(StrEnum):
     ROLE_UPDATED = "role:updated"
     ROLE_DELETED = "role:deleted"
     GROUP_CREATED = "group:created"
+    GROUP_UPDATED = "group:updated"
     GROUP_DELETED = "group:deleted"
     GROUP_MEMBER_ADDED = "group:member-added"
     GROUP_MEMBER_REMOVED = "group:member-removed"

@@ -315,6 +315,37 @@ class AccessService:
         self._on_change()
         return True
 
+    async def update_group(
+        self,
+        ctx: AuditContext,
+        name: str,
+        *,
+        description: str,
+        expect: Callable[[Group], None] | None = None,
+    ) -> Group:
+        """A new description (members change one at a time). ``expect`` sees the group as
+        stored, under a row lock, before it changes (an ``If-Match`` check)."""
+        if len(description) > 500:
+            raise InvalidInput("a group description is at most 500 characters")
+        async with self._db.transaction() as session:
+            groups = GroupRepository(session)
+            row = await groups.get(name, lock=True) if _PRINTABLE.match(name) else None
+            if row is None:
+                raise NotFound(f"no group named {name!r}")
+            current = Group(row.name, row.description, tuple(await groups.members(name)))
+            if expect is not None:
+                expect(current)
+            row.description = description
+            await self._audit.append(
+                session,
+                AuditTag.GROUP_UPDATED,
+                ctx,
+                scope=GLOBAL_SCOPE,
+                subject=f"group:{name}",
+                details={"description": description},
+            )
+        return Group(current.name, description, current.members)
+
     async def get_group(self, name: str) -> Group:
         async with self._db.transaction() as session:
             groups = GroupRepository(session)

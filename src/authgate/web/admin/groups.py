@@ -46,6 +46,12 @@ class NewGroup(Body):
     members: Annotated[list[Name], Field(max_length=MAX_MEMBERS)] = []
 
 
+class GroupChange(Body):
+    """Members change one at a time (``/members``); the name is the group's identity."""
+
+    description: Annotated[Text, StringConstraints(max_length=500)]
+
+
 class NewMember(Body):
     user: Name  # username or user id
 
@@ -92,6 +98,24 @@ async def get_group(name: str, admin: AdminCaller) -> Response:
     await admin.require(GROUPS_READ)
     group = await admin.container.access.get_group(path_key(name, "group named"))
     return object_response(group.to_json())
+
+
+@router.patch(
+    "/groups/{name}", summary="Change a group's description", openapi_extra=body_doc(GroupChange)
+)
+async def update_group(name: str, request: Request, admin: AdminCaller) -> Response:
+    await admin.require(GROUPS_WRITE)
+    access = admin.container.access
+    group = await access.get_group(path_key(name, "group named"))
+    body = await read_body(request, GroupChange)
+    require_match(request, group.to_json())
+    changed = await access.update_group(
+        admin.ctx,
+        group.name,
+        description=body.description,
+        expect=lambda stored: require_match(request, stored.to_json()),  # under the row lock
+    )
+    return object_response(changed.to_json())
 
 
 @router.delete("/groups/{name}", status_code=204, summary="Delete a group and its bindings")

@@ -120,6 +120,22 @@ async def remove_member(request: Request, name: str, user_id: str) -> Response:
     return await _groups_page(c, notice=f"Removed the member from {name}.")
 
 
+@router.post("/console/groups/{name}/edit")
+async def edit_group(request: Request, name: str) -> Response:
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        await c.require(GROUPS_WRITE)
+        await c.container.access.update_group(
+            c.ctx, name, description=fields.get("description", "")
+        )
+    except AuthGateError as exc:
+        return await _groups_page(c, exc.status, exc.message)
+    return c.done("/console/groups", notice=f"The description of {name} is changed.")
+
+
 @router.post("/console/groups/{name}/delete")
 async def delete_group(request: Request, name: str) -> Response:
     """Its bindings go with it; its members lose what it granted them."""
