@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from authgate.audit.events import CLI_CONTEXT as CLI
 from authgate.audit.log import AuditFilter
 from authgate.clients.models import Client
 from authgate.clients.service import ClientService
+from authgate.clock import FrozenClock
 from authgate.container import Container
 from authgate.errors import AuthGateError
 from authgate.rbac.models import Role
@@ -684,3 +686,46 @@ async def test_a_groups_description_is_changed_from_the_console(
     assert (await container.access.get_group("support")).description == "first-line help"
     page = await http.get("/console/groups")
     assert "first-line help" in page.text
+
+
+async def test_a_generated_password_is_shown_once_and_works(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    admin = await _admin(container, http, [(["*"], "/")])
+    both = await admin.post(
+        f"/console/users/{target.id}/password", password="p" * 20, generate="yes", confirm="yes"
+    )
+    assert both.status_code == 400
+    made = await admin.post(f"/console/users/{target.id}/password", generate="yes", confirm="yes")
+    assert made.status_code == 303
+    first = await http.get(made.headers["location"])
+    shown = re.search(r'data-testid="generated-password">([^<]+)<', first.text)
+    assert shown, "the generated password is on the next page"
+    await container.login.check_password("victim", shown.group(1), CLI)
+    again = await http.get(made.headers["location"])
+    assert shown.group(1) not in again.text, "and only there"
+
+
+async def test_a_rotation_may_keep_the_old_secret_working_for_a_while(
+    container: Container, http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The overlap of the admin API's rotate-secret, from the console: the old secret
+    works until it ends, then only the new one does."""
+    client, old = await container.clients.create(
+        CLI, name="Billing", grant_types=["client_credentials"]
+    )
+    assert old is not None
+    admin = await _admin(container, http, [(["*"], "/")])
+    path = f"/console/clients/{client.client_id}/rotate-secret"
+    bad = await admin.post(path, confirm="yes", overlap="soon")
+    assert bad.status_code == 400
+    rotated = await admin.post(path, confirm="yes", overlap="10m")
+    assert rotated.status_code == 303
+    page = await http.get(rotated.headers["location"])
+    new = SECRET.search(page.text)
+    assert new and "works for 10m more" in page.text
+    assert await container.clients.authenticate_secret(client.client_id, old)
+    assert await container.clients.authenticate_secret(client.client_id, new.group(1))
+    clock.advance(timedelta(minutes=11))
+    assert await container.clients.authenticate_secret(client.client_id, old) is None
+    assert await container.clients.authenticate_secret(client.client_id, new.group(1))

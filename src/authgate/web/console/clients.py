@@ -9,6 +9,7 @@ reloading the page neither shows it again nor rotates again."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import partial
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,8 @@ from authgate.clients.models import (
     SECRET_METHODS,
     Client,
 )
-from authgate.errors import AuthGateError, Conflict, NotFound
+from authgate.durations import format_duration, parse_duration
+from authgate.errors import AuthGateError, Conflict, InvalidInput, NotFound
 from authgate.rbac.admin import CLIENTS_READ, CLIENTS_WRITE
 from authgate.rbac.service import MAX_PAGE, ROOT, check_scope
 from authgate.web.console.common import (
@@ -172,13 +174,18 @@ async def rotate_secret(request: Request, client_id: str) -> Response:
         client = await _writable(c, client_id)
         if not confirmed(fields):
             return await _clients_page(c, 400, NOT_CONFIRMED)
+        overlap = _overlap(fields.get("overlap", ""))
         await c.policy.check_takeover(
             c.actor, f"client:{client.client_id}", "rotating the secret of"
         )
-        secret = await c.container.clients.rotate_secret(client.client_id, c.ctx)
+        secret = await c.container.clients.rotate_secret(client.client_id, c.ctx, overlap=overlap)
     except AuthGateError as exc:
         return await _clients_page(c, exc.status, exc.message)
-    notice = f"The secret of {client.name} is replaced: the old one has stopped working."
+    if overlap:
+        kept = format_duration(overlap)
+        notice = f"The secret of {client.name} is replaced: the old one works for {kept} more."
+    else:
+        notice = f"The secret of {client.name} is replaced: the old one has stopped working."
     return c.done(PATH, notice=notice, secret=[client.client_id, secret])
 
 
@@ -211,6 +218,16 @@ def _client_unchanged(read: Client, stored: Client) -> None:
     lost (the form sends whole lists)."""
     if stored != read:
         raise Conflict("The client changed meanwhile; look at it again and repeat the change.")
+
+
+def _overlap(text: str) -> timedelta:
+    """How long the current secret keeps working (``10m``, ``2h``; empty: not at all)."""
+    if not text or text == "0":
+        return timedelta(0)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"Overlap: {exc}") from None
 
 
 async def _set_disabled(request: Request, client_id: str, disabled: bool) -> Response:

@@ -208,7 +208,9 @@ async def revoke_api_key(request: Request, user_id: str, key_id: str) -> Respons
 
 # -- what an administrator does to an account ---------------------------------------------
 
-Action = Callable[[Console, User, Mapping[str, str]], Awaitable[str]]
+#: An action answers the notice to show, or the notice and what else the next page shows
+#: once (a generated password).
+Action = Callable[[Console, User, Mapping[str, str]], Awaitable[str | tuple[str, dict[str, str]]]]
 
 
 async def _act(
@@ -232,10 +234,11 @@ async def _act(
         await c.require(USERS_WRITE, user.scope)
         if confirm and not confirmed(fields):
             return await _user_page(c, user.id, 400, NOT_CONFIRMED)
-        notice = await action(c, user, fields)
+        done = await action(c, user, fields)
     except AuthGateError as exc:
         return await _user_page(c, user_id, exc.status, exc.message)
-    return c.done(then or f"/console/users/{quote(user.id, safe='')}", notice=notice)
+    notice, shown_once = done if isinstance(done, tuple) else (done, {})
+    return c.done(then or f"/console/users/{quote(user.id, safe='')}", notice=notice, **shown_once)
 
 
 async def _disable(c: Console, user: User, fields: Mapping[str, str]) -> str:
@@ -250,13 +253,22 @@ async def _enable(c: Console, user: User, fields: Mapping[str, str]) -> str:
     return f"{user.username} is enabled again."
 
 
-async def _set_password(c: Console, user: User, fields: Mapping[str, str]) -> str:
+async def _set_password(
+    c: Console, user: User, fields: Mapping[str, str]
+) -> str | tuple[str, dict[str, str]]:
+    """The password typed, or with "generate" one made here and shown once (in the sealed
+    result cookie, never in the address or a log)."""
     password = fields.get("password", "")
-    if not password:
-        raise InvalidInput("Type the new password.")
+    generate = fields.get("generate") == "yes"
+    if not password and not generate:
+        raise InvalidInput("Type the new password, or tick the box to generate one.")
+    if password and generate:
+        raise InvalidInput("Either type a password or generate one, not both.")
     await c.policy.check_takeover(c.actor, f"user:{user.id}", "setting the password of")
-    await c.container.users.reset_password(user.username, c.ctx, password)
-    return f"The password of {user.username} is set."
+    made = await c.container.users.reset_password(user.username, c.ctx, password or None)
+    if made is None:
+        return f"The password of {user.username} is set."
+    return f"A password for {user.username} is made: pass it on now.", {"password": made}
 
 
 async def _reset_mfa(c: Console, user: User, fields: Mapping[str, str]) -> str:
