@@ -729,3 +729,32 @@ async def test_a_rotation_may_keep_the_old_secret_working_for_a_while(
     clock.advance(timedelta(minutes=11))
     assert await container.clients.authenticate_secret(client.client_id, old) is None
     assert await container.clients.authenticate_secret(client.client_id, new.group(1))
+
+
+async def test_a_key_made_for_a_user_carries_only_what_the_administrator_holds(
+    container: Container, http: httpx.AsyncClient, target: User
+) -> None:
+    """As the admin API (spec §5): a key for someone else lists its permissions, each
+    held by its maker at ``/``; the key is shown once."""
+    admin = await _admin(
+        container,
+        http,
+        [(["authgate:users.read", "authgate:apikeys.write", "orders:read"], "/")],
+    )
+    await container.access.create_role(CLI, "order-reader", ["orders:read", "orders:write"])
+    await container.access.bind(CLI, "order-reader", f"user:{target.id}", "/")
+    path = f"/console/users/{target.id}/api-keys"
+    unlisted = await admin.post(path, name="bot")
+    assert unlisted.status_code == 400
+    wider = await admin.post(path, name="bot", permissions="orders:read orders:write")
+    assert wider.status_code == 403 and "orders:write" in wider.text
+    assert await container.api_keys.list(f"user:{target.id}") == []
+    made = await admin.post(path, name="bot", permissions="orders:read", expires_in="30d")
+    assert made.status_code == 303
+    page = await http.get(made.headers["location"])
+    shown = re.search(r'data-testid="new-api-key">([^<]+)<', page.text)
+    assert shown and shown.group(1).startswith("agk_")
+    (key,) = await container.api_keys.list(f"user:{target.id}")
+    assert key.permissions == ("orders:read",) and key.id in shown.group(1)
+    again = await http.get(made.headers["location"])
+    assert shown.group(1) not in again.text

@@ -144,6 +144,26 @@ class AdminPolicy:
                 scope,
             )
 
+    async def check_key_for(self, actor: Actor, owner: str, permissions: Sequence[str]) -> None:
+        """An API key made for someone else than the caller needs ``apikeys.write`` at
+        ``/``, must list what it may do, and may list only what the caller holds at ``/``:
+        a key carries no more than its maker could grant."""
+        if owner == f"{actor.subject_type}:{actor.subject_id}":
+            return
+        await self.require(actor, APIKEYS_WRITE)
+        if not permissions:
+            raise InvalidInput(
+                "a key made for someone else must list its permissions (it may carry only "
+                "what you hold)"
+            )
+        for permission in permissions:
+            if not await self.holds(actor, permission, ROOT):
+                raise EscalationRefused(
+                    f"you do not hold {permission} at /, so you cannot put it on a key",
+                    permission,
+                    ROOT,
+                )
+
     async def require_client_change(self, actor: Actor, scope: str, first_party: bool) -> None:
         """``clients.write`` where the client lives; for a first-party client at ``/``
         only: it skips consent and may act for users on AuthGate's own API, so whoever may

@@ -21,7 +21,7 @@ from authgate.apikeys.models import ApiKey
 from authgate.apikeys.service import MAX_NETWORKS, MAX_PERMISSIONS
 from authgate.durations import parse_duration
 from authgate.errors import InvalidInput, NotFound
-from authgate.rbac.admin import APIKEYS_READ, APIKEYS_WRITE, AccessDenied, EscalationRefused
+from authgate.rbac.admin import APIKEYS_READ, APIKEYS_WRITE, AccessDenied
 from authgate.rbac.service import ROOT
 from authgate.web.admin.conventions import (
     DEFAULT_LIMIT,
@@ -126,20 +126,7 @@ async def create_api_key(request: Request, admin: AdminCaller) -> Response:
             f"at most {MAX_PERMISSIONS} permissions and {MAX_NETWORKS} networks per key"
         )
     owner = await _owner(admin, body.owner)
-    if owner != admin.caller.member:
-        await admin.require(APIKEYS_WRITE, ROOT)
-        if not body.permissions:
-            raise InvalidInput(
-                "a key made for someone else must list its permissions (it may carry only "
-                "what you hold)"
-            )
-        for permission in body.permissions:
-            if not await admin.policy.holds(admin.caller, permission, ROOT):
-                raise EscalationRefused(
-                    f"you do not hold {permission} at /, so you cannot put it on a key",
-                    permission,
-                    ROOT,
-                )
+    await admin.policy.check_key_for(admin.caller, owner, body.permissions)
     try:
         lifetime = parse_duration(body.expires_in) if body.expires_in is not None else None
     except ValueError as exc:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from authgate.accounts.models import User
+from authgate.durations import parse_duration
 from authgate.errors import AuthGateError, InvalidInput, NotFound
 from authgate.rbac.admin import (
     APIKEYS_READ,
@@ -204,6 +205,38 @@ async def revoke_api_key(request: Request, user_id: str, key_id: str) -> Respons
     except AuthGateError as exc:
         return await _user_page(c, user_id, exc.status, exc.message)
     return await _user_page(c, user_id, notice=f"API key {key.id} revoked.")
+
+
+@router.post("/console/users/{user_id}/api-keys")
+async def make_api_key(request: Request, user_id: str) -> Response:
+    """A key for this user, as the admin API makes one for someone else
+    (``AdminPolicy.check_key_for``): it lists its permissions, each held by the
+    administrator at ``/``. The key is shown once, on the next page."""
+    entered = await enter_form(request)
+    if isinstance(entered, Response):
+        return entered
+    c, fields = entered
+    try:
+        user = await visible_user(c, user_id)
+        owner = f"user:{user.id}"
+        permissions = fields.get("permissions", "").split()
+        await c.policy.check_key_for(c.actor, owner, permissions)
+        expires = fields.get("expires_in", "")
+        try:
+            lifetime = parse_duration(expires) if expires else None
+        except ValueError as exc:
+            raise InvalidInput(f"Expires in: {exc}") from None
+        made = await c.container.api_keys.create(
+            c.ctx,
+            owner,
+            name=fields.get("name", ""),
+            permissions=permissions,
+            expires_in=lifetime,
+        )
+    except AuthGateError as exc:
+        return await _user_page(c, user_id, exc.status, exc.message)
+    notice = f"API key {made.api_key.id} made for {user.username}: pass it on now."
+    return c.done(f"/console/users/{quote(user.id, safe='')}", notice=notice, apikey=made.key)
 
 
 # -- what an administrator does to an account ---------------------------------------------
