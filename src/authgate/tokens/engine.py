@@ -29,6 +29,7 @@ from authgate.protocol.ports import (
     UserDirectory,
 )
 from authgate.protocol.tokens import TokenMinter
+from authgate.rbac.admin import ADMINISTRATION
 from authgate.tokens.cache import CachedRevocations
 from authgate.tokens.signer import JwtSigner
 from authgate.tokens.store import SqlTokenStore
@@ -37,25 +38,7 @@ from authgate.tokens.store import SqlTokenStore
 ADMIN_PERMISSIONS = (
     "authgate:evaluate",
     "authgate:evaluate.explain",  # decisions also carry the engine's reason (docs/authzen.md)
-    "authgate:users.read",
-    "authgate:users.write",
-    "authgate:clients.read",
-    "authgate:clients.write",
-    "authgate:apis.read",
-    "authgate:apis.write",
-    "authgate:roles.read",
-    "authgate:groups.read",
-    "authgate:groups.write",
-    "authgate:roles.write",
-    "authgate:bindings.read",
-    "authgate:bindings.write",
-    "authgate:audit.read",
-    "authgate:apikeys.read",
-    "authgate:apikeys.write",
-    "authgate:routes.read",
-    "authgate:routes.write",
-    "authgate:keys.read",
-    "authgate:keys.write",
+    *ADMINISTRATION,
 )
 
 

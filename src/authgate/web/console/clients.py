@@ -8,7 +8,7 @@ reloading the page neither shows it again nor rotates again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import partial
 
@@ -162,62 +162,41 @@ async def register_client(request: Request) -> Response:
 # -- one client ---------------------------------------------------------------------------
 
 
-@router.post(PATH + "/{client_id:path}/rotate-secret")
-async def rotate_secret(request: Request, client_id: str) -> Response:
-    """``clients.write`` at the client's scope, and everything the client holds where it
-    holds it (whoever has the secret acts as the client)."""
+#: What an action on one client leaves for the next page: a notice, perhaps a new secret.
+ClientAction = Callable[[Console, Client, Mapping[str, str]], Awaitable[dict[str, object]]]
+
+
+async def _act(
+    request: Request, client_id: str, action: ClientAction, *, confirm: bool
+) -> Response:
+    """``clients.write`` where the client lives (``_writable``), the ticked box when
+    ``confirm``, the rest inside ``action``; then POST → 303 → GET of the clients page."""
     entered = await enter_form(request)
     if isinstance(entered, Response):
         return entered
     c, fields = entered
     try:
         client = await _writable(c, client_id)
-        if not confirmed(fields):
+        if confirm and not confirmed(fields):
             return await _clients_page(c, 400, NOT_CONFIRMED)
-        overlap = _overlap(fields.get("overlap", ""))
-        await c.policy.check_takeover(
-            c.actor, f"client:{client.client_id}", "rotating the secret of"
-        )
-        secret = await c.container.clients.rotate_secret(client.client_id, c.ctx, overlap=overlap)
+        result = await action(c, client, fields)
     except AuthGateError as exc:
         return await _clients_page(c, exc.status, exc.message)
+    return c.done(PATH, **result)
+
+
+async def _rotate(c: Console, client: Client, fields: Mapping[str, str]) -> dict[str, object]:
+    """Everything the client holds, where it holds it: whoever has the secret acts as
+    the client."""
+    overlap = _overlap(fields.get("overlap", ""))
+    await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "rotating the secret of")
+    secret = await c.container.clients.rotate_secret(client.client_id, c.ctx, overlap=overlap)
     if overlap:
         kept = format_duration(overlap)
         notice = f"The secret of {client.name} is replaced: the old one works for {kept} more."
     else:
         notice = f"The secret of {client.name} is replaced: the old one has stopped working."
-    return c.done(PATH, notice=notice, secret=[client.client_id, secret])
-
-
-@router.post(PATH + "/{client_id:path}/edit")
-async def edit_client(request: Request, client_id: str) -> Response:
-    """The name, redirect URIs and requested scopes, as the admin API's PATCH with those
-    members (``clients.write`` where the client lives; at ``/`` for a first-party one)."""
-    entered = await enter_form(request)
-    if isinstance(entered, Response):
-        return entered
-    c, fields = entered
-    try:
-        client = await _writable(c, client_id)
-        updated = await c.container.clients.update(
-            client.client_id,
-            c.ctx,
-            expect=partial(_client_unchanged, client),
-            name=fields.get("name", ""),
-            redirect_uris=fields.get("redirect_uris", "").split(),
-            post_logout_redirect_uris=fields.get("post_logout_redirect_uris", "").split(),
-            scopes=fields.get("scopes", "").split(),
-        )
-    except AuthGateError as exc:
-        return await _clients_page(c, exc.status, exc.message)
-    return c.done(PATH, notice=f"Client {updated.name} changed.")
-
-
-def _client_unchanged(read: Client, stored: Client) -> None:
-    """Another administrator's change between the page's read and this write would be
-    lost (the form sends whole lists)."""
-    if stored != read:
-        raise Conflict("The client changed meanwhile; look at it again and repeat the change.")
+    return {"notice": notice, "secret": [client.client_id, secret]}
 
 
 def _overlap(text: str) -> timedelta:
@@ -230,51 +209,68 @@ def _overlap(text: str) -> timedelta:
         raise InvalidInput(f"Overlap: {exc}") from None
 
 
-async def _set_disabled(request: Request, client_id: str, disabled: bool) -> Response:
-    entered = await enter_form(request)
-    if isinstance(entered, Response):
-        return entered
-    c, fields = entered
-    try:
-        client = await _writable(c, client_id)
-        if disabled and not confirmed(fields):
-            return await _clients_page(c, 400, NOT_CONFIRMED)
-        what = "disabling" if disabled else "enabling"
-        await c.policy.check_takeover(c.actor, f"client:{client.client_id}", what)
-        changed = await c.container.clients.set_disabled(client.client_id, disabled, c.ctx)
-    except AuthGateError as exc:
-        return await _clients_page(c, exc.status, exc.message)
-    if disabled:
-        notice = f"Client {changed.name} is disabled: its grants are revoked."
-    else:
-        notice = f"Client {changed.name} is enabled again (revoked grants stay revoked)."
-    return c.done(PATH, notice=notice)
+async def _edit(c: Console, client: Client, fields: Mapping[str, str]) -> dict[str, object]:
+    """The name, redirect URIs and requested scopes, as the admin API's PATCH with those
+    members."""
+    updated = await c.container.clients.update(
+        client.client_id,
+        c.ctx,
+        expect=partial(_client_unchanged, client),
+        name=fields.get("name", ""),
+        redirect_uris=fields.get("redirect_uris", "").split(),
+        post_logout_redirect_uris=fields.get("post_logout_redirect_uris", "").split(),
+        scopes=fields.get("scopes", "").split(),
+    )
+    return {"notice": f"Client {updated.name} changed."}
+
+
+def _client_unchanged(read: Client, stored: Client) -> None:
+    """Another administrator's change between the page's read and this write would be
+    lost (the form sends whole lists)."""
+    if stored != read:
+        raise Conflict("The client changed meanwhile; look at it again and repeat the change.")
+
+
+async def _disable(c: Console, client: Client, fields: Mapping[str, str]) -> dict[str, object]:
+    """As deleting: nobody locks out a client holding more than they do."""
+    await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "disabling")
+    await c.container.clients.set_disabled(client.client_id, True, c.ctx)
+    return {"notice": f"Client {client.name} is disabled: its grants are revoked."}
+
+
+async def _enable(c: Console, client: Client, fields: Mapping[str, str]) -> dict[str, object]:
+    await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "enabling")
+    await c.container.clients.set_disabled(client.client_id, False, c.ctx)
+    return {"notice": f"Client {client.name} is enabled again (revoked grants stay revoked)."}
+
+
+async def _delete(c: Console, client: Client, fields: Mapping[str, str]) -> dict[str, object]:
+    """Its codes, grants, tokens, consents and bindings go with it."""
+    await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "deleting")
+    await c.container.clients.delete(client.client_id, c.ctx)
+    return {"notice": f"Client {client.name} deleted, with its grants and bindings."}
+
+
+@router.post(PATH + "/{client_id:path}/rotate-secret")
+async def rotate_secret(request: Request, client_id: str) -> Response:
+    return await _act(request, client_id, _rotate, confirm=True)
+
+
+@router.post(PATH + "/{client_id:path}/edit")
+async def edit_client(request: Request, client_id: str) -> Response:
+    return await _act(request, client_id, _edit, confirm=False)
 
 
 @router.post(PATH + "/{client_id:path}/disable")
 async def disable_client(request: Request, client_id: str) -> Response:
-    return await _set_disabled(request, client_id, True)
+    return await _act(request, client_id, _disable, confirm=True)
 
 
 @router.post(PATH + "/{client_id:path}/enable")
 async def enable_client(request: Request, client_id: str) -> Response:
-    return await _set_disabled(request, client_id, False)
+    return await _act(request, client_id, _enable, confirm=False)
 
 
 @router.post(PATH + "/{client_id:path}/delete")
 async def delete_client(request: Request, client_id: str) -> Response:
-    """Its codes, grants, tokens, consents and bindings go with it; as disabling, it
-    needs everything the client holds (nobody locks out a client holding more)."""
-    entered = await enter_form(request)
-    if isinstance(entered, Response):
-        return entered
-    c, fields = entered
-    try:
-        client = await _writable(c, client_id)
-        if not confirmed(fields):
-            return await _clients_page(c, 400, NOT_CONFIRMED)
-        await c.policy.check_takeover(c.actor, f"client:{client.client_id}", "deleting")
-        await c.container.clients.delete(client.client_id, c.ctx)
-    except AuthGateError as exc:
-        return await _clients_page(c, exc.status, exc.message)
-    return c.done(PATH, notice=f"Client {client.name} deleted, with its grants and bindings.")
+    return await _act(request, client_id, _delete, confirm=True)
