@@ -190,11 +190,8 @@ class AuditLog:
             await self.append(session, tag, ctx, scope=scope, subject=subject, details=details)
 
     async def recent(self, limit: int = 50) -> list[AuditEventRow]:
-        async with self._db.transaction() as session:
-            rows = await session.execute(
-                select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
-            )
-            return list(rows.scalars())
+        """The newest events, newest first."""
+        return await self.older(AuditFilter(), limit=limit)
 
     async def query(
         self, where: AuditFilter, *, after: int | None = None, limit: int = 50
